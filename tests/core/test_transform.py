@@ -63,7 +63,8 @@ def test_amount_is_exact_decimal(digits: str, expected: str) -> None:
 
 
 def test_debits_are_negative_and_credits_positive() -> None:
-    debit, credit = run("transactions", {"debit_credit": "D"}, {"debit_credit": "C", "amount": "999999999999"})
+    debit, credit = run("transactions", {"debit_credit": "D"},
+                        {"debit_credit": "C", "amount": "999999999999"})
     assert debit["amount"] == Decimal("123.45")
     assert debit["signed_amount"] == Decimal("-123.45")
     assert credit["signed_amount"] == Decimal("9999999999.99")
@@ -88,7 +89,8 @@ def test_empty_optional_strings_become_null_and_text_is_kept() -> None:
 
 
 def test_card_is_masked_and_record_type_dropped() -> None:
-    rows = run("transactions", {"card_number": CARD}, {"card_number": "5500005555555559"}, {"card_number": CARD})
+    rows = run("transactions", {"card_number": CARD}, {"card_number": "5500005555555559"},
+               {"card_number": CARD})
     expected = hmac.new(KEY, CARD.encode(), hashlib.sha256).hexdigest()
     assert rows[0]["card_last4"] == "1111" and rows[1]["card_last4"] == "5559"
     assert rows[0]["card_token"] == rows[2]["card_token"] == expected
@@ -189,7 +191,8 @@ def test_empty_batch_keeps_the_schema(feed: str) -> None:
 def test_transform_table_over_several_batches() -> None:
     contract = load_contract("transactions")
     table = pa.Table.from_batches(
-        [raw("transactions", {"transaction_id": "A"}), raw("transactions", {"transaction_id": "B", "amount": "5"})]
+        [raw("transactions", {"transaction_id": "A"}),
+         raw("transactions", {"transaction_id": "B", "amount": "5"})]
     )
     out = transform_table(table, contract, LINEAGE, CardMasker(KEY))
     assert out.schema == stage_schema(contract)
