@@ -19,10 +19,11 @@ class CardMasker:
 
     The inner and outer SHA-256 states are keyed once and copied per value: about twice as fast as
     ``hmac.new`` per value. Each distinct number is hashed once per array, so a card seen on many rows
-    costs one HMAC.
+    costs one HMAC; a bounded cache carries tokens across the batches of a file (cleared when full, so
+    memory stays capped; it lives only in this process and is never written anywhere).
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, cache_size: int = 262_144) -> None:
         if not key:
             raise ValueError("the PAN key must not be empty")
         if len(key) > _BLOCK:
@@ -30,6 +31,8 @@ class CardMasker:
         key = key.ljust(_BLOCK, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self._cache: dict[str, str] = {}
+        self._cache_size = cache_size
 
     def __repr__(self) -> str:  # never show key material
         return "CardMasker(<key hidden>)"
@@ -48,6 +51,16 @@ class CardMasker:
             card_numbers = card_numbers.combine_chunks()
         last4 = pc.utf8_slice_codeunits(card_numbers, start=-4)
         encoded = card_numbers.dictionary_encode()
-        token = self.token
-        distinct = pa.array([token(n) for n in encoded.dictionary.to_pylist()], pa.string())
+        distinct = pa.array(self._tokens(encoded.dictionary.to_pylist()), pa.string())
         return last4, distinct.take(encoded.indices)
+
+    def _tokens(self, numbers: list[str]) -> list[str]:
+        if len(self._cache) + len(numbers) > self._cache_size:
+            self._cache.clear()
+        cache, token, out = self._cache, self.token, []
+        for number in numbers:
+            value = cache.get(number)
+            if value is None:
+                value = cache[number] = token(number)
+            out.append(value)
+        return out

@@ -56,6 +56,16 @@ def test_one_hmac_per_distinct_number() -> None:
     _, token = masker.mask(pa.array(CARDS * 250))
     assert sorted(calls) == sorted(set(CARDS))
     assert len(token) == 1000 and token[0] == token[3]
+    masker.mask(pa.array([*CARDS[:2], "6011000990139424"]))  # a later batch of the same file
+    assert sorted(calls) == sorted({*CARDS, "6011000990139424"})
+
+
+def test_cache_is_bounded_and_tokens_stay_right() -> None:
+    masker = CardMasker(KEY, cache_size=3)
+    for _ in range(3):
+        _, token = masker.mask(pa.array([*CARDS, "6011000990139424"]))
+        assert token.to_pylist() == [reference(KEY, n) for n in [*CARDS, "6011000990139424"]]
+        assert len(masker._cache) <= 4  # the cap, plus at most one batch of distinct numbers
 
 
 def test_empty_input_and_bad_key() -> None:

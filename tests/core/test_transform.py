@@ -208,3 +208,14 @@ def test_lineage_requires_aware_time_and_keeps_bare_name() -> None:
     lineage = Lineage(dt.date(2024, 1, 2), "s3://b/raw/f.dat", "e", local)
     assert lineage.source_file == "f.dat" and lineage.loaded_at.utcoffset() == dt.timedelta(0)
     assert lineage.loaded_at.hour == 10
+
+
+def test_decimal_precision_is_enforced() -> None:
+    from etl.core.transform import _decimal_from_unscaled
+
+    ok = _decimal_from_unscaled(pa.array([-99999, 99999, None], pa.int64()), pa.decimal128(5, 3))
+    assert ok.to_pylist() == [Decimal("-99.999"), Decimal("99.999"), None]
+    with pytest.raises(pa.ArrowInvalid):
+        _decimal_from_unscaled(pa.array([100000], pa.int64()), pa.decimal128(5, 3))
+    with pytest.raises(pa.ArrowInvalid):
+        _decimal_from_unscaled(pa.array([-100000], pa.int64()), pa.decimal128(5, 3))
