@@ -114,15 +114,22 @@ def main() -> None:
 
     day = dt.date(2024, 1, 2)
     lineage = Lineage.now(day, "transactions_20240102.dat", "bench")
-    masker = CardMasker(KEY)
     batches = raw.to_batches(max_chunksize=PARSER_BATCH_ROWS)
-    mask_s, _ = timed(lambda: [masker.mask(b.column("card_number")) for b in batches], args.repeat)
-    transform_s, staged = timed(lambda: [transform_batch(b, contract, lineage, masker) for b in batches],
-                                args.repeat)
+
+    def mask_file() -> list:
+        masker = CardMasker(KEY)  # a fresh token cache per file
+        return [masker.mask(b.column("card_number")) for b in batches]
+
+    def transform_file() -> list[pa.RecordBatch]:
+        masker = CardMasker(KEY)
+        return [transform_batch(b, contract, lineage, masker) for b in batches]
+
+    mask_s, _ = timed(mask_file, args.repeat)
+    transform_s, staged = timed(transform_file, args.repeat)
     print(f"transform of {raw.num_rows:,} rows in {len(batches)} batches: {transform_s:.3f} s "
           f"(of which card masking {mask_s:.3f} s)")
     whole = raw.combine_chunks().to_batches()[0]
-    whole_s, _ = timed(lambda: transform_batch(whole, contract, lineage, masker), args.repeat)
+    whole_s, _ = timed(lambda: transform_batch(whole, contract, lineage, CardMasker(KEY)), args.repeat)
     print(f"transform as one batch: {whole_s:.3f} s")
 
     with tempfile.TemporaryDirectory(prefix="etl-bench-") as folder:

@@ -55,7 +55,7 @@ class CardMasker:
         return last4, distinct.take(encoded.indices)
 
     def _tokens(self, numbers: list[str]) -> list[str]:
-        if len(self._cache) + len(numbers) > self._cache_size:
+        if len(self._cache) > self._cache_size:
             self._cache.clear()
         cache, token, out = self._cache, self.token, []
         for number in numbers:
