@@ -2,8 +2,8 @@
 
 A statement that allows must name its actions exactly (no ``*`` anywhere in an action, so neither ``"*"`` nor
 ``"s3:*"`` nor ``"s3:Get*"``), must not use ``NotAction``/``NotResource``, and must scope its resources: no
-``"*"`` and no ARN whose resource part is a bare wildcard (``arn:aws:s3:::*``), except for actions AWS only
-authorises on ``"*"``.
+``"*"`` and no ARN whose resource part is a bare wildcard (``arn:aws:s3:::*``), except for the actions listed
+below.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-#: Actions that accept no resource other than ``*`` (the ENI calls of Lambda functions attached to a VPC).
-STAR_ONLY_ACTIONS = frozenset(
+#: Actions AWS authorises only on ``"*"`` (what a Lambda function in a VPC describes).
+STAR_ONLY_ACTIONS = frozenset({"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"})
+
+#: Actions on resources whose ids exist only at run time (the ENIs Lambda creates in the VPC): they may
+#: name every resource of a type in the stack's account and region (``...:network-interface/*``), not ``"*"``.
+RUNTIME_RESOURCE_ACTIONS = frozenset(
     {
         "ec2:CreateNetworkInterface",
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeSubnets",
         "ec2:DeleteNetworkInterface",
         "ec2:AssignPrivateIpAddresses",
         "ec2:UnassignPrivateIpAddresses",
@@ -66,9 +68,14 @@ def check_policy(document: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}: wildcard action {action!r}")
         for resource in map(str, _as_list(statement.get("Resource", []))):
             if _unscoped(resource):
-                broad = [a for a in actions if a not in STAR_ONLY_ACTIONS]
-                if resource != "*" or broad:
-                    problems.append(f"{where}: unscoped resource {resource!r} for {', '.join(broad or actions)}")
+                allowed = (
+                    STAR_ONLY_ACTIONS if _wild(resource) else STAR_ONLY_ACTIONS | RUNTIME_RESOURCE_ACTIONS
+                )
+                broad = [a for a in actions if a not in allowed]
+                if broad:
+                    problems.append(
+                        f"{where}: unscoped resource {resource!r} for {', '.join(broad or actions)}"
+                    )
     return problems
 
 
