@@ -33,7 +33,9 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 def raw_schema(contract: Contract) -> pa.Schema:
     """Detail batches as the parser yields them: every contract field as text, plus the line number."""
-    return pa.schema([pa.field(f.name, pa.string()) for f in contract.fields] + [pa.field("_line", pa.int64())])
+    return pa.schema(
+        [pa.field(f.name, pa.string()) for f in contract.fields] + [pa.field("_line", pa.int64())]
+    )
 
 
 def field_type(spec: FieldSpec) -> pa.DataType:
@@ -58,7 +60,10 @@ def stage_schema(contract: Contract) -> pa.Schema:
             continue
         if spec.pii.value == "card_number":
             nullable = not spec.required
-            columns += [pa.field("card_last4", pa.string(), nullable), pa.field("card_token", pa.string(), nullable)]
+            columns += [
+                pa.field("card_last4", pa.string(), nullable),
+                pa.field("card_token", pa.string(), nullable),
+            ]
             continue
         columns.append(pa.field(spec.name, field_type(spec), nullable=not spec.required))
     for d in contract.derived:

@@ -1,0 +1,1 @@
+"""The AWS edge: the state machine definition, IAM policy checks, emulated AWS for tests and ``etl sim``."""
