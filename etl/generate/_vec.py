@@ -16,7 +16,7 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode(), np.uint8).reshape(256, 2)
 EPOCH = dt.date(1970, 1, 1)
 
 
@@ -47,22 +47,23 @@ def rng(*parts: int) -> np.random.Generator:
 
 def digits(values: np.ndarray, width: int) -> np.ndarray:
     """Zero-padded decimal digits of non-negative integers as an (n, width) ASCII byte matrix."""
-    v = np.asarray(values, dtype=np.uint64)
-    powers = np.uint64(10) ** np.arange(width - 1, -1, -1, dtype=np.uint64)
-    return ((v[:, None] // powers) % np.uint64(10)).astype(np.uint8) + ord("0")
+    v = np.array(values, dtype=np.int64)  # a copy: divided in place below
+    out = np.empty((len(v), width), dtype=np.uint8)
+    for column in range(width - 1, -1, -1):
+        out[:, column] = v % 10
+        v //= 10
+    out += ord("0")
+    return out
 
 
 def uuid_matrix_keys(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Version-4-shaped UUIDs (n, 36): a pure function of each row's file key and row number."""
     hi = mix(rows, keys)
     lo = mix(hi, keys ^ np.uint64(0x5BD1E995))
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    nibbles = np.concatenate(
-        [(hi[:, None] >> shifts) & np.uint64(15), (lo[:, None] >> shifts) & np.uint64(15)], axis=1
-    ).astype(np.intp)
-    nibbles[:, 12] = 4  # version
-    nibbles[:, 16] = 8 | (nibbles[:, 16] & 3)  # RFC 4122 variant
-    hexed = _HEX[nibbles]
+    raw = np.stack([hi, lo], axis=1).astype(">u8").view(np.uint8).reshape(len(rows), 16)
+    raw[:, 6] = 0x40 | (raw[:, 6] & 0x0F)  # version 4
+    raw[:, 8] = 0x80 | (raw[:, 8] & 0x3F)  # RFC 4122 variant
+    hexed = _HEX_PAIRS[raw].reshape(len(rows), 32)
     out = np.full((len(rows), 36), ord("-"), dtype=np.uint8)
     out[:, 0:8], out[:, 9:13], out[:, 14:18] = hexed[:, 0:8], hexed[:, 8:12], hexed[:, 12:16]
     out[:, 19:23], out[:, 24:36] = hexed[:, 16:20], hexed[:, 20:32]
