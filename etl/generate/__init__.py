@@ -134,9 +134,10 @@ def _chunks(contract: Contract, day: dt.date, rows: int, seed: int, sequence: in
     ]
     parts.append(_all_adds(transactions.fresh_chunks(seed, day, sequence, rows)) if bases
                  else transactions.fresh_chunks(seed, day, sequence, rows))
+    book = transactions.CardBook.build(seed, max(transactions.card_pool(n) for n in [rows, *(b.rows for b in bases)]))
     for part in parts:
         for chunk in part:
-            body = v.string_buffer(transactions.format_lines(seed, chunk))
+            body = v.string_buffer(transactions.format_lines(book, chunk))
             yield body, len(chunk), int(chunk.amount.sum())
 
 

@@ -104,10 +104,14 @@ def file_key(seed: int, business_date: dt.date, sequence: int | None) -> int:
     return v.mix_int(seed, ID_TAG, v.day_number(business_date), sequence or 0)
 
 
-def fresh_chunks(seed: int, business_date: dt.date, sequence: int | None, rows: int, *,
-                 card_pool: int | None = None) -> Iterator[Rows]:
+def card_pool(rows: int) -> int:
+    """Distinct cards a file of ``rows`` records draws from: about one card per 20 transactions."""
+    return max(1, -(-rows // 20))
+
+
+def fresh_chunks(seed: int, business_date: dt.date, sequence: int | None, rows: int) -> Iterator[Rows]:
     """The rows of a new file in chunks; the same arguments always give the same rows."""
-    pool = card_pool or max(1, -(-rows // 20))
+    pool = card_pool(rows)
     for chunk, start in enumerate(range(0, rows, CHUNK)):
         yield _fresh(seed, business_date, sequence, chunk, np.arange(start, min(rows, start + CHUNK)), pool)
 
@@ -231,7 +235,24 @@ def card_numbers(seed: int, card: np.ndarray) -> pa.StringArray:
     return v.ragged_strings(full, keep)
 
 
-def format_lines(seed: int, rows: Rows) -> pa.StringArray:
+@dataclass(frozen=True)
+class CardBook:
+    """Card numbers and account ids of cards ``0..size-1``, formatted once per file, not once per row."""
+
+    numbers: pa.StringArray
+    accounts: pa.StringArray
+
+    @classmethod
+    def build(cls, seed: int, size: int) -> CardBook:
+        numbers, accounts = [], []
+        for start in range(0, size, CHUNK):  # blockwise: the digit matrices stay chunk-sized
+            card = np.arange(start, min(size, start + CHUNK))
+            numbers.append(card_numbers(seed, card))
+            accounts.append(v.fixed_strings(v.digits(account_ids(seed, account_of_card(card)), 12)))
+        return cls(pa.concat_arrays(numbers), pa.concat_arrays(accounts))
+
+
+def format_lines(book: CardBook, rows: Rows) -> pa.StringArray:
     """Detail lines (with their LF) for a chunk."""
     amount = v.fixed_strings(v.digits(rows.amount, 12))
     store = v.fixed_strings(v.digits(rows.store, 4))
@@ -240,12 +261,12 @@ def format_lines(seed: int, rows: Rows) -> pa.StringArray:
     mcc = pc.if_else(pa.array(rows.no_mcc), "", _MCCS.take(rows.merchant))
     ts = v.yyyymmdd(rows.ts_day) * 1_000_000 + (rows.ts_sec // 3600) * 10_000 + (rows.ts_sec // 60 % 60) * 100 \
         + rows.ts_sec % 60
-    cards, card_of_row = np.unique(rows.card, return_inverse=True)  # ~20 rows a card: format cards once
+    card = pa.array(rows.card)
     columns = [
         "D",
         v.fixed_strings(v.uuid_matrix_keys(rows.id_key, rows.row)),
-        v.fixed_strings(v.digits(account_ids(seed, account_of_card(cards)), 12)).take(card_of_row),
-        card_numbers(seed, cards).take(card_of_row),
+        book.accounts.take(card),
+        book.numbers.take(card),
         v.fixed_strings(v.digits(ts, 14)),
         v.fixed_strings(v.digits(v.yyyymmdd(rows.posted_day), 8)),
         amount,
