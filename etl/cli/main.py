@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from etl.cli import validate
+from etl.cli import generate, validate
 
 app = typer.Typer(
     name="etl",
@@ -21,6 +21,7 @@ def _root() -> None:
 
 
 validate.register(app)
+generate.register(app)
 
 
 def main() -> None:

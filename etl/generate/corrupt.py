@@ -1,0 +1,179 @@
+"""Corruptions that break exactly one validation rule of DESIGN section 4 (all but F004).
+
+Each rule changes the valid file in one place and keeps everything else consistent: the trailer count and
+control total are recomputed after any edit of detail lines (only T001/T002 break them on purpose); record
+edits touch fields that do not feed the control total; date edits keep the other date checks quiet.
+
+Choices, by rule (R-rules edit one or two detail lines of the first chunk; R005 one pair):
+
+======  ===================================================================================================
+F001    header and trailer (count 0, total 0), no detail records
+F002    file name ``<feed>-YYYYMMDD.dat`` (hyphen): matches no feed pattern; content valid
+F003    utf-8 feeds: byte 0xFF inside ``merchant_name`` (optional text); ascii feeds: byte 0xE9 in the
+        header's padding (position 100), which is no field, so no field rule fires
+S001    header removed
+S002    trailer removed (a file cut cleanly after a detail line)
+S003    a copy of the header inserted in the middle of the detail records
+S004    an extra record of type ``X`` (a copy of the first detail line with its type changed), not counted
+S005    one detail line with the control field set to zero, then: delimited, an extra field ``|EXTRA``;
+        fixed width, the last filler character cut (119 characters). Still counted as a detail record
+H001    header feed name ``PAYMENTS``
+H002    header business date one day before the file name's date
+H003    business date in the year 2999 in both the file name and the header
+T001    trailer record count one more than the detail records
+T002    trailer control total one unit (0.01) more than the sum
+R001    transactions ``channel`` empty; account_summary ``customer_id`` blank (two lines)
+R002    transactions ``posted_date`` / account_summary ``open_date`` = February 30 of the business year
+R003    transactions ``channel`` = ``WIRE``; account_summary ``product_code`` = ``MTGE``
+R004    transactions ``mcc`` = ``54A1``; account_summary ``customer_id`` = ``12345ABCDE``
+R005    the primary key (``transaction_id`` / ``account_id``) of one line copied onto another line
+R006    transactions ``card_number`` with its last (check) digit changed; not applicable to account_summary
+======  ===================================================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import numpy as np
+
+from etl.contract import Contract
+from etl.generate import _layout as lay
+
+CORRUPTIBLE_RULES = (
+    "F001", "F002", "F003", "S001", "S002", "S003", "S004", "S005", "H001", "H002", "H003",
+    "T001", "T002", "R001", "R002", "R003", "R004", "R005", "R006",
+)
+_LINE_RULES = ("S003", "S004", "S005", "R005")
+FUTURE_YEAR = 2999
+OTHER_FEED_NAME = "PAYMENTS"
+
+Edit = Callable[[bytes, dt.date], bytes]
+
+
+def _feb30(_: bytes, day: dt.date) -> bytes:
+    return f"{day.year}0230".encode()
+
+
+def _flip_check_digit(value: bytes, _: dt.date) -> bytes:
+    return value[:-1] + str((int(value[-1:]) + 1) % 10).encode()
+
+
+def _const(value: bytes) -> Edit:
+    return lambda _old, _day: value
+
+
+FIELD_EDITS: dict[str, dict[str, tuple[str, Edit]]] = {
+    "transactions": {
+        "F003": ("merchant_name", _const(b"CAF\xff ROMA")),
+        "R001": ("channel", _const(b"")),
+        "R002": ("posted_date", _feb30),
+        "R003": ("channel", _const(b"WIRE")),
+        "R004": ("mcc", _const(b"54A1")),
+        "R006": ("card_number", _flip_check_digit),
+    },
+    "account_summary": {
+        "R001": ("customer_id", _const(b"")),
+        "R002": ("open_date", _feb30),
+        "R003": ("product_code", _const(b"MTGE")),
+        "R004": ("customer_id", _const(b"12345ABCDE")),
+    },
+}
+
+
+def corruptible_rules(contract: Contract) -> tuple[str, ...]:
+    """Rules a corrupt file of this feed can break (R006 only where a field has a Luhn check)."""
+    luhn = any(f.luhn for f in contract.fields)
+    return tuple(r for r in CORRUPTIBLE_RULES if r != "R006" or luhn)
+
+
+def check_rule(contract: Contract, rule: str, rows: int) -> None:
+    """ValueError with a one-line reason when ``rule`` cannot be produced for this feed and size."""
+    if rule not in CORRUPTIBLE_RULES:
+        raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(CORRUPTIBLE_RULES)}")
+    if rule not in corruptible_rules(contract):
+        raise ValueError(f"rule {rule} does not apply to feed {contract.feed!r} (no field with a Luhn check)")
+    needed = 0 if rule == "F001" else 2 if rule == "R005" else 1
+    if rows < needed:
+        raise ValueError(f"rule {rule} needs at least {needed} detail row(s), got --rows {rows}")
+
+
+def edits_lines(contract: Contract, rule: str | None) -> bool:
+    """Whether ``rule`` damages detail lines (else only the header, trailer or name change)."""
+    return rule in _LINE_RULES or rule in FIELD_EDITS.get(contract.feed, {})
+
+
+def dates(rule: str | None, business_date: dt.date) -> tuple[dt.date, dt.date]:
+    """(date in the file name, date in the header)."""
+    if rule == "H003":
+        future = business_date.replace(year=FUTURE_YEAR, day=min(business_date.day, 28))
+        return future, future
+    if rule == "H002":
+        return business_date, business_date - dt.timedelta(days=1)
+    return business_date, business_date
+
+
+def file_name(rule: str | None, feed: str, name_date: dt.date, sequence: int | None) -> str:
+    stem = f"{feed}{'-' if rule == 'F002' else '_'}{name_date:%Y%m%d}"
+    return f"{stem}_{sequence:02d}.dat" if sequence else f"{stem}.dat"
+
+
+def edit_header(rule: str | None, contract: Contract, header: bytes) -> bytes | None:
+    if rule == "S001":
+        return None
+    if rule == "H001":
+        return lay.set_field(contract, contract.header, header, "feed_name", OTHER_FEED_NAME.encode())
+    if rule == "F003" and contract.encoding == "ascii":
+        return header[:99] + b"\xe9" + header[100:]
+    return header
+
+
+def edit_trailer(rule: str | None, count: int, total: int) -> tuple[int, int] | None:
+    """Trailer numbers to write, or None for no trailer."""
+    if rule == "S002":
+        return None
+    return count + (rule == "T001"), total + (rule == "T002")
+
+
+def edit_lines(rule: str, contract: Contract, lines: list[bytes], header: bytes, *, seed: int,
+               business_date: dt.date) -> list[bytes]:
+    """The first chunk's detail lines (no line ends) with the rule's damage applied."""
+    g = np.random.default_rng([seed, int.from_bytes(rule.encode(), "big")])
+    picks = sorted(int(i) for i in g.choice(len(lines), size=min(2, len(lines)), replace=False))
+    out = list(lines)
+    edits = FIELD_EDITS.get(contract.feed, {})
+    if rule in edits:
+        name, edit = edits[rule]
+        for i in picks:
+            old = lay.get_field(contract, contract.fields, out[i], name)
+            out[i] = lay.set_field(contract, contract.fields, out[i], name, edit(old, business_date))
+    elif rule == "R005":
+        key = next(k for k in contract.primary_key if k in contract.field_names)
+        first, second = picks
+        value = lay.get_field(contract, contract.fields, out[first], key)
+        out[second] = lay.set_field(contract, contract.fields, out[second], key, value)
+    elif rule == "S003":
+        out.insert(len(out) // 2, header)
+    elif rule == "S004":
+        out.insert(1, b"X" + out[0][1:])
+    elif rule == "S005":
+        out[picks[0]] = _wrong_shape(contract, _zero_control(contract, out[picks[0]]))
+    else:
+        raise ValueError(f"rule {rule} has no line edit for feed {contract.feed!r}")
+    return out
+
+
+def _zero_control(contract: Contract, line: bytes) -> bytes:
+    spec = contract.field(contract.checks.control_total.sum_of or "")
+    width = len(lay.get_field(contract, contract.fields, line, spec.name))
+    line = lay.set_field(contract, contract.fields, line, spec.name, b"0" * width)
+    if spec.sign_field:
+        line = lay.set_field(contract, contract.fields, line, spec.sign_field, b"+")
+    return line
+
+
+def _wrong_shape(contract: Contract, line: bytes) -> bytes:
+    if contract.format == "delimited":
+        return line + contract.delimiter.encode() + b"EXTRA"
+    return line[:-1]
