@@ -322,6 +322,17 @@ def _candidates(key: str) -> Iterator[str]:
     yield str(path.with_name(f"{path.stem}.{uuid.uuid4().hex}{path.suffix}"))
 
 
+def copy_unique(src: Zone, key: str, dst: Zone, dst_key: str) -> str:
+    """Copy to ``dst_key`` or, when that name is taken, the first free suffixed name; returns the key written."""
+    for candidate in _candidates(dst_key):
+        try:
+            src.copy_to(key, dst, candidate, overwrite=False)
+        except FileExistsError:
+            continue
+        return candidate
+    raise MoveError(f"no free name for {dst.uri_of(dst_key)}")  # pragma: no cover - last is a fresh uuid
+
+
 def move(src: Zone, key: str, dst: Zone, dst_key: str) -> str:
     """Copy, verify size and SHA-256, then delete the source; returns the key actually written.
 
@@ -329,14 +340,7 @@ def move(src: Zone, key: str, dst: Zone, dst_key: str) -> str:
     kept, and ``MoveError`` is raised.
     """
     expected_size, expected_sha = src.size(key), src.sha256(key)
-    for candidate in _candidates(dst_key):
-        try:
-            src.copy_to(key, dst, candidate, overwrite=False)
-        except FileExistsError:
-            continue
-        break
-    else:  # pragma: no cover - the last candidate is a fresh uuid
-        raise MoveError(f"no free name for {dst.uri_of(dst_key)}")
+    candidate = copy_unique(src, key, dst, dst_key)
     size, sha = dst.size(candidate), dst.sha256(candidate)
     if size != expected_size or sha != expected_sha:
         dst.delete(candidate)

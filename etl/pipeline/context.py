@@ -1,0 +1,52 @@
+"""What the steps share for one run: settings, zones, the PAN masker and a lazily opened database connection."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from types import TracebackType
+
+import psycopg
+
+from etl.config import ZONES, Settings, get_settings
+from etl.core.mask import CardMasker
+from etl.io.secrets import pan_key
+from etl.io.zones import Zone, zone
+
+
+class Context:
+    """Opened once per ``etl run`` (or per Lambda invocation) and handed to every step."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._conn: psycopg.Connection | None = None
+
+    @cached_property
+    def zones(self) -> dict[str, Zone]:
+        return {name: zone(self.settings.zone_uri(name)) for name in ZONES}
+
+    def zone(self, name: str) -> Zone:
+        return self.zones[name]
+
+    @cached_property
+    def masker(self) -> CardMasker:
+        return CardMasker(pan_key(self.settings))
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        """An autocommit connection, opened on first use (the embedded database starts here if needed)."""
+        if self._conn is None or self._conn.closed:
+            from etl.db.connect import connect
+
+            self._conn = connect(self.settings)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()

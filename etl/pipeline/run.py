@@ -1,0 +1,134 @@
+"""``etl run``: each file through landing → raw → validate → transform → stage → load → archive/error → notify."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etl.db.ledger import LedgerStatus
+from etl.pipeline import steps
+from etl.pipeline.context import Context
+from etl.pipeline.notify import Status, build_message, publish
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Outcome:
+    """What happened to one file; ``message`` is its notification."""
+
+    file: str
+    status: Status
+    feed: str | None = None
+    business_date: str | None = None
+    execution_name: str = ""
+    location: str | None = None
+    stage_uri: str | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    message: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "FAILURE"
+
+
+def run_file(ctx: Context, path: Path, progress: Progress | None = None) -> Outcome:
+    """Copy a local file into landing and run it through the pipeline."""
+    return run_landed(ctx, steps.accept_local(ctx, path), progress)
+
+
+def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None) -> Outcome:
+    """Run one landed file to its end: archive (SUCCESS, SKIPPED) or error (FAILURE). Never raises for data."""
+    say = progress or (lambda _step: None)
+    say("landing → raw")
+    ref = steps.land_to_raw(ctx, landing_key)
+    outcome = Outcome(
+        file=ref.name,
+        status="FAILURE",
+        feed=ref.feed,
+        business_date=ref.business_date.isoformat() if ref.business_date else None,
+    )
+    validation: steps.Validation | None = None
+    try:
+        say("validate")
+        validation = steps.validate(ctx, ref)
+        report = validation.report
+        outcome.execution_name = validation.execution_name
+        outcome.business_date = report.business_date.isoformat() if report.business_date else outcome.business_date
+        outcome.rows = {"rows_in": report.row_count, "rejected": report.rows_rejected}
+        if not report.valid:
+            outcome.errors = report.rule_counts
+            say("reject")
+            steps.record_outcome(ctx, ref, validation, LedgerStatus.REJECTED, error=_rules_text(report.rule_counts))
+            outcome.location = steps.finish(ctx, ref, "error", report.business_date)
+        elif validation.duplicate:
+            _skip(ctx, ref, validation, outcome, say)
+        else:
+            say("transform → stage")
+            outcome.stage_uri = steps.transform(ctx, ref, validation)
+            say("load")
+            result = steps.load(ctx, ref, validation)
+            if result.status is LedgerStatus.SKIPPED:  # another run loaded the same content meanwhile
+                outcome.status = "SKIPPED"
+                outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
+            else:
+                outcome.rows = {
+                    "rows_in": result.rows_in,
+                    "inserted": result.inserted,
+                    "updated": result.updated,
+                    "deleted": result.deleted,
+                    "unchanged": result.unchanged,
+                    "rejected": report.rows_rejected,
+                }
+                say("archive")
+                outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
+                outcome.status = "SUCCESS"
+    except Exception as exc:
+        _fail(ctx, ref, validation, outcome, exc)
+    say("notify")
+    outcome.message = build_message(
+        outcome.status,
+        feed=outcome.feed,
+        execution_name=outcome.execution_name,
+        file=outcome.file,
+        business_date=outcome.business_date,
+        rows=outcome.rows or None,
+        errors=outcome.errors or None,
+        error=outcome.error,
+        location=outcome.location,
+    )
+    publish(outcome.message, topic_arn=ctx.settings.sns_topic_arn)
+    return outcome
+
+
+def _skip(ctx: Context, ref: steps.FileRef, validation: steps.Validation, outcome: Outcome, say: Progress) -> None:
+    say("skip duplicate")
+    steps.record_outcome(ctx, ref, validation, LedgerStatus.SKIPPED)
+    outcome.status = "SKIPPED"
+    outcome.rows = {"rows_in": validation.report.row_count}
+    outcome.location = steps.finish(ctx, ref, "archive", validation.report.business_date)
+
+
+def _fail(
+    ctx: Context, ref: steps.FileRef, validation: steps.Validation | None, outcome: Outcome, exc: Exception
+) -> None:
+    outcome.status = "FAILURE"
+    outcome.error = f"{type(exc).__name__}: {exc}"[:2000]
+    detail = "".join(traceback.format_exception_only(exc)).strip()
+    try:
+        steps.record_outcome(ctx, ref, validation, LedgerStatus.FAILED, error=detail[:2000])
+    except Exception as ledger_exc:
+        outcome.error += f" (ledger not written: {type(ledger_exc).__name__})"
+        ctx.close()
+    if ctx.zone("raw").exists(ref.key):
+        day = validation.report.business_date if validation else None
+        outcome.location = steps.finish(ctx, ref, "error", day)
+
+
+def _rules_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{rule}×{count}" for rule, count in counts.items())

@@ -1,0 +1,237 @@
+"""The pipeline's steps, each once. Inputs and outputs are zone keys and small results, never file contents,
+so the same functions serve ``etl run`` (chained in-process) and the Lambda handlers (one state each).
+
+File lifecycle: landing → raw (copy, verify, delete) → validated in place (report written beside it) →
+staged as parquet → loaded → the raw file and its sidecars move to archive (LOADED, SKIPPED) or error
+(REJECTED, FAILED). Every file that reaches raw ends in archive or error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from etl.contract import Contract, contract_for_file, load_contract
+from etl.core.parse import open_dat, prefetched
+from etl.core.transform import Lineage, transform_batches
+from etl.core.validate import Report, validate_stream
+from etl.db import ledger
+from etl.db.ledger import LedgerStatus
+from etl.db.load import LoadResult
+from etl.db.load import load as load_batches
+from etl.io.stage import stage_key, write_stage
+from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, copy_unique, dated_key, move, sidecar_key, zone
+from etl.pipeline.context import Context
+from etl.pipeline.naming import execution_name as name_execution
+
+SIDECARS = (REPORT_SUFFIX, REJECTS_SUFFIX)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file in the raw zone: its key and what its name tells (feed and business date, when it matches)."""
+
+    key: str
+    name: str
+    feed: str | None
+    business_date: dt.date | None
+
+    @classmethod
+    def for_key(cls, key: str) -> FileRef:
+        name = PurePosixPath(key).name
+        contract = contract_for_file(name)
+        return cls(
+            key, name, contract.feed if contract else None, contract.file_business_date(name) if contract else None
+        )
+
+    @property
+    def contract(self) -> Contract:
+        if self.feed is None:
+            raise ValueError(f"{self.name}: no feed")
+        return load_contract(self.feed)
+
+    @property
+    def stem(self) -> str:
+        return PurePosixPath(self.name).stem
+
+    def to_dict(self) -> dict[str, str | None]:
+        data = asdict(self)
+        data["business_date"] = self.business_date.isoformat() if self.business_date else None
+        return data
+
+
+@dataclass(frozen=True)
+class Validation:
+    report: Report
+    duplicate: bool
+    execution_name: str
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.report.rows_rejected
+
+
+# --- landing → raw ----------------------------------------------------------------------------------
+
+
+def accept_local(ctx: Context, path: Path) -> str:
+    """Copy a local file into the landing zone (the caller's file is left where it was); returns its key."""
+    source = zone(str(path.parent.resolve()))
+    return copy_unique(source, path.name, ctx.zone("landing"), path.name)
+
+
+def land_to_raw(ctx: Context, landing_key: str) -> FileRef:
+    """Move a landed file into raw: copy, verify size and SHA-256, delete from landing."""
+    ref = FileRef.for_key(landing_key)
+    raw_key = f"{ref.feed or 'unknown'}/{ref.name}"
+    final = move(ctx.zone("landing"), landing_key, ctx.zone("raw"), raw_key)
+    return FileRef.for_key(final)
+
+
+# --- validate ------------------------------------------------------------------------------------------
+
+
+def validate(ctx: Context, ref: FileRef, *, execution_name: str | None = None) -> Validation:
+    """Validate the raw file, check the ledger for the same content (F004), write the report beside it."""
+    raw = ctx.zone("raw")
+    report = validate_stream(lambda: raw.open_read(ref.key), ref.name, block_size=ctx.settings.block_size)
+    name = execution_name or name_execution(ref.feed or "unknown", report.business_date, report.sha256 or "")
+    duplicate = bool(report.valid and report.sha256 and ledger.already_loaded(ctx.conn, report.sha256))
+    raw.put_bytes(report.to_json().encode(), sidecar_key(ref.key, REPORT_SUFFIX))
+    if report.rows_rejected and report.valid:
+        lines = "\n".join(map(str, report.rejected_lines.tolist())) + "\n"
+        raw.put_bytes(lines.encode(), sidecar_key(ref.key, REJECTS_SUFFIX))
+    return Validation(report, duplicate, name)
+
+
+def read_report(ctx: Context, ref: FileRef) -> Report:
+    """The report written by ``validate`` (for steps that run in another process, like a Lambda)."""
+    with ctx.zone("raw").open_read(sidecar_key(ref.key, REPORT_SUFFIX)) as stream:
+        return Report.model_validate_json(stream.read())
+
+
+def _rejected_lines(ctx: Context, ref: FileRef) -> np.ndarray:
+    raw = ctx.zone("raw")
+    key = sidecar_key(ref.key, REJECTS_SUFFIX)
+    if not raw.exists(key):
+        return np.zeros(0, dtype=np.int64)
+    with raw.open_read(key) as stream:
+        return np.array([int(x) for x in stream.read().split()], dtype=np.int64)
+
+
+# --- transform → stage --------------------------------------------------------------------------------
+
+
+def staged_batches(ctx: Context, ref: FileRef, lineage: Lineage) -> Iterator[pa.RecordBatch]:
+    """The raw file parsed and transformed (pyarrow engine), rejected records left out. Streams."""
+    contract = ref.contract
+    rejected = _rejected_lines(ctx, ref)
+    with ctx.zone("raw").open_read(ref.key) as stream:
+        reader = open_dat(stream, contract, block_size=ctx.settings.block_size)
+        raw_batches = prefetched(reader.batches())
+        if len(rejected):
+            raw_batches = (b.filter(pc.invert(pc.is_in(b.column("_line"), pa.array(rejected)))) for b in raw_batches)
+        yield from transform_batches(raw_batches, contract, lineage, ctx.masker)
+
+
+def transform(ctx: Context, ref: FileRef, validation: Validation) -> str:
+    """Transform the raw file into its stage parquet file (overwriting its own earlier one); returns the URI."""
+    business_date = validation.report.business_date
+    assert business_date is not None, "a valid file has a business date"
+    lineage = Lineage.now(business_date, ref.name, validation.execution_name)
+    return write_stage(
+        ctx.settings.zone_uri("stage"), ref.contract, business_date, ref.stem, staged_batches(ctx, ref, lineage)
+    )
+
+
+def stage_batches(ctx: Context, ref: FileRef, business_date: dt.date) -> Iterator[pa.RecordBatch]:
+    """Read a staged file back in batches, the partition column restored (the loader's input)."""
+    contract = ref.contract
+    key = stage_key(contract, business_date, ref.stem)
+    schema = contract.stage_schema()
+    with ctx.zone("stage").open_read(key) as stream:
+        for batch in pq.ParquetFile(stream).iter_batches(batch_size=64 * 1024):
+            day = pa.array(np.full(batch.num_rows, business_date), pa.date32())
+            yield pa.RecordBatch.from_arrays(
+                [day if name == contract.partition_column else batch.column(name) for name in schema.names],
+                schema=schema,
+            )
+
+
+# --- load -------------------------------------------------------------------------------------------------
+
+
+def load(ctx: Context, ref: FileRef, validation: Validation) -> LoadResult:
+    """Upsert the staged file in one transaction; SKIPPED when the same content was already loaded."""
+    report = validation.report
+    assert report.business_date is not None and report.sha256 is not None
+    return load_batches(
+        ctx.conn,
+        ref.contract,
+        stage_batches(ctx, ref, report.business_date),
+        file_name=ref.name,
+        sha256=report.sha256,
+        business_date=report.business_date,
+        execution_name=validation.execution_name,
+        rows_rejected=report.rows_rejected,
+        unique_keys="R005" not in report.errors,
+    )
+
+
+# --- archive / error ---------------------------------------------------------------------------------------
+
+
+def finish(ctx: Context, ref: FileRef, destination: str, business_date: dt.date | None = None) -> str:
+    """Move the raw file and its sidecars to ``archive`` or ``error`` under ``<feed>/<date>/``; returns its URI."""
+    if destination not in ("archive", "error"):
+        raise ValueError(f"destination must be archive or error, not {destination!r}")
+    raw, target = ctx.zone("raw"), ctx.zone(destination)
+    day = business_date or ref.business_date
+    feed = ref.feed or "unknown"
+    wanted = dated_key(feed, day, ref.name) if day else f"{feed}/undated/{ref.name}"
+    final = move(raw, ref.key, target, wanted)
+    for suffix in SIDECARS:
+        side = sidecar_key(ref.key, suffix)
+        if raw.exists(side):
+            move(raw, side, target, sidecar_key(final, suffix))
+    return target.uri_of(final)
+
+
+def record_outcome(
+    ctx: Context, ref: FileRef, validation: Validation | None, status: LedgerStatus, error: str | None = None
+) -> None:
+    """A REJECTED, FAILED or SKIPPED ledger row (a load writes its own LOADED or SKIPPED row)."""
+    report = validation.report if validation else None
+    if status is LedgerStatus.SKIPPED:
+        assert report is not None and validation is not None
+        with ctx.conn.transaction():
+            ledger.insert_row(
+                ctx.conn,
+                feed=ref.feed or "unknown",
+                file_name=ref.name,
+                sha256=report.sha256 or "",
+                business_date=report.business_date,
+                status=status,
+                execution_name=validation.execution_name,
+                rows_in=report.row_count,
+            )
+        return
+    ledger.record_rejected(
+        ctx.conn,
+        feed=ref.feed or "unknown",
+        file_name=ref.name,
+        sha256=(report.sha256 if report else None) or "",
+        business_date=report.business_date if report else ref.business_date,
+        execution_name=validation.execution_name if validation else None,
+        status=status,
+        rows_in=report.row_count if report else 0,
+        rows_rejected=report.rows_rejected if report else 0,
+        error=error,
+    )
