@@ -1,0 +1,24 @@
+"""The embedded PostgreSQL used when no database is configured: ``pgserver`` under ``ETL_HOME/pgdata``.
+
+Started on demand and left running (``cleanup_mode=None``) so the next command reuses it; pgserver keeps
+its own lock so two processes starting at once share one server.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+
+def pgdata_path(home: Path) -> Path:
+    return Path(home).expanduser().resolve() / "pgdata"
+
+
+@cache
+def server_uri(home: Path) -> str:
+    """Connection URI (unix socket, trust auth) of the embedded server for ``home``, starting it if needed."""
+    import pgserver  # imported lazily: a configured database never needs it
+
+    pgdata = pgdata_path(home)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    return pgserver.get_server(pgdata, cleanup_mode=None).get_uri()
