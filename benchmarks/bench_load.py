@@ -147,7 +147,7 @@ def run_load(url: str, table: pa.Table, name: str) -> tuple[float, loader.LoadRe
         seconds, result = timed(lambda: loader.load(
             conn, contract, table.to_batches(BATCH_ROWS), file_name=name,
             sha256=hashlib.sha256(name.encode()).hexdigest(), business_date=dt.date(2023, 11, 11),
-            execution_name="bench",
+            execution_name="bench", unique_keys=True,
         ))
     return seconds, result  # type: ignore[return-value]
 

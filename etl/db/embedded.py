@@ -22,3 +22,19 @@ def server_uri(home: Path) -> str:
     pgdata = pgdata_path(home)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(pgdata, cleanup_mode=None).get_uri()
+
+
+def stop(home: Path) -> bool:
+    """Stop the embedded server of ``home`` if it runs (data kept); True when one was stopped."""
+    import os
+
+    import pgserver
+
+    pgdata = pgdata_path(home)
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    user = "pgserver" if os.name == "posix" and os.geteuid() == 0 else None
+    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    server_uri.cache_clear()
+    pgserver.PostgresServer._instances.pop(pgdata, None)
+    return True

@@ -17,17 +17,22 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from psycopg.copy import QueuedLibpqWriter
 
 from etl.contract import Contract
 from etl.db import ledger, statements
 from etl.db.ledger import LedgerStatus
 
+LOOKAHEAD = 2  # batches encoded ahead of the COPY: bounded memory (a few MB a batch)
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 Hook = Callable[[psycopg.Connection], None]
 
@@ -52,21 +57,60 @@ def csv_bytes(batch: pa.RecordBatch, columns: list[str]) -> bytes:
     try:
         selected = batch.select(columns)
     except KeyError as exc:
-        raise LoadError(f"batch lacks stage column(s) {sorted(set(columns) - set(batch.schema.names))}") from exc
+        missing = sorted(set(columns) - set(batch.schema.names))
+        raise LoadError(f"batch lacks stage column(s) {missing}") from exc
     sink = io.BytesIO()
     pacsv.write_csv(selected, sink, CSV_OPTIONS)
     return sink.getvalue()
 
 
-def copy_batches(conn: psycopg.Connection, plan: statements.LoadPlan, batches: Iterable[pa.RecordBatch]) -> int:
-    """COPY every batch into the temp table; return the row count."""
-    rows = 0
-    with conn.cursor() as cur, cur.copy(statements.copy_in(plan)) as copy:
+@dataclass
+class CopyCounts:
+    """Rows sent to the COPY, and how many of them carry an upsert action (all, without an action field)."""
+
+    rows: int = 0
+    upserts: int = 0
+
+    def add(self, batch: pa.RecordBatch, plan: statements.LoadPlan) -> None:
+        self.rows += batch.num_rows
+        action = plan.contract.action
+        if action is None:
+            self.upserts += batch.num_rows
+        else:
+            marked = pc.is_in(batch.column(action.field), value_set=pa.array(action.upsert, pa.string()))
+            self.upserts += int(pc.sum(marked).as_py() or 0)
+
+
+def csv_chunks(
+    batches: Iterable[pa.RecordBatch], plan: statements.LoadPlan, counts: CopyCounts
+) -> Iterator[bytes]:
+    """CSV per batch, encoded in a worker thread (pyarrow releases the GIL) a few batches ahead, so
+    encoding overlaps producing the batches and sending them; ``counts`` accumulates as batches pass."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-csv") as pool:
+        pending: deque[Future[bytes]] = deque()
         for batch in batches:
             if batch.num_rows:
-                copy.write(csv_bytes(batch, plan.copy_columns))
-                rows += batch.num_rows
-    return rows
+                counts.add(batch, plan)
+                pending.append(pool.submit(csv_bytes, batch, plan.copy_columns))
+            if len(pending) > LOOKAHEAD:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def copy_batches(
+    conn: psycopg.Connection, plan: statements.LoadPlan, batches: Iterable[pa.RecordBatch]
+) -> CopyCounts:
+    """COPY every batch into the temp table; return the row counts.
+
+    The queued writer sends from its own thread, so the network, the CSV encoder and the batch producer
+    (parser and transform upstream) all overlap.
+    """
+    counts = CopyCounts()
+    with conn.cursor() as cur, cur.copy(statements.copy_in(plan), writer=QueuedLibpqWriter(cur)) as copy:
+        for chunk in csv_chunks(batches, plan, counts):
+            copy.write(chunk)
+    return counts
 
 
 def _execute(conn: psycopg.Connection, stmt: statements.sql.Composable | None) -> int:
@@ -77,12 +121,15 @@ def _execute(conn: psycopg.Connection, stmt: statements.sql.Composable | None) -
         return max(cur.rowcount, 0)
 
 
-def _apply(conn: psycopg.Connection, plan: statements.LoadPlan) -> tuple[int, int, int, int]:
+def _apply(
+    conn: psycopg.Connection, plan: statements.LoadPlan, counts: CopyCounts, unique_keys: bool
+) -> tuple[int, int, int, int]:
     """Deduplicate, analyse, update, insert, delete; return (upserts, inserted, updated, deleted)."""
-    _execute(conn, statements.drop_duplicate_keys(plan))
+    upserts = counts.upserts
+    if not unique_keys and _execute(conn, statements.drop_duplicate_keys(plan)):
+        row = conn.execute(statements.count_upserts(plan)).fetchone()
+        upserts = int(row[0]) if row else 0
     _execute(conn, statements.analyze_temp(plan))
-    row = conn.execute(statements.count_upserts(plan)).fetchone()
-    upserts = int(row[0]) if row else 0
     updated = _execute(conn, statements.update_changed(plan))
     inserted = _execute(conn, statements.insert_new(plan))
     deleted = _execute(conn, statements.delete_marked(plan))
@@ -99,11 +146,15 @@ def load(
     business_date: dt.date | None,
     execution_name: str | None,
     rows_rejected: int = 0,
+    unique_keys: bool = False,
     after_copy: Hook | None = None,
 ) -> LoadResult:
     """Load one file's staged batches (``stage_schema(contract)``, action column included) in one transaction.
 
     ``conn`` must not be inside a transaction (use an autocommit connection, as ``etl.db.connect`` gives).
+    Several rows with one key: the last in batch order wins. ``unique_keys=True`` skips that step (a
+    hash aggregate over the whole file) when the caller already proved the keys unique (validation
+    rule R005 passed); if it lied, the INSERT fails on the primary key and the load rolls back.
     ``after_copy`` is a test hook run right after the COPY, inside the transaction.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -119,10 +170,11 @@ def load(
             return LoadResult(LedgerStatus.SKIPPED, 0, ledger_id=ledger_id)
         for stmt in statements.create_temp(plan):
             conn.execute(stmt)
-        rows_in = copy_batches(conn, plan, batches)
+        counts = copy_batches(conn, plan, batches)
+        rows_in = counts.rows
         if after_copy is not None:
             after_copy(conn)
-        upserts, inserted, updated, deleted = _apply(conn, plan)
+        upserts, inserted, updated, deleted = _apply(conn, plan, counts, unique_keys)
         unchanged = upserts - inserted - updated
         ledger_id = ledger.insert_row(
             conn, status=LedgerStatus.LOADED, rows_in=rows_in, inserted=inserted, updated=updated,

@@ -105,7 +105,9 @@ def drop_duplicate_keys(plan: LoadPlan) -> sql.Composable:
 
 
 def analyze_temp(plan: LoadPlan) -> sql.Composable:
-    return sql.SQL("ANALYZE {}").format(plan.temp)
+    """Statistics for the columns the joins and filters use (key, action): temp tables never get any."""
+    columns = plan.key + ([plan.action] if plan.action else [])
+    return sql.SQL("ANALYZE {} ({})").format(plan.temp, _ids(columns))
 
 
 def count_upserts(plan: LoadPlan) -> sql.Composable:
