@@ -76,7 +76,9 @@ def synthetic_transactions(rows: int, seed: int = 7) -> pa.Table:
         "business_date": pa.array(np.full(rows, 19_700, np.int32)).cast(pa.date32()),
         "source_file": pa.array(np.full(rows, "transactions_20231111.dat")),
         "execution_name": pa.array(np.full(rows, "bench-1")),
-        "loaded_at": pa.array(np.full(rows, 1_700_000_000_000_000), pa.int64()).cast(schema.field("loaded_at").type),
+        "loaded_at": pa.array(np.full(rows, 1_700_000_000_000_000), pa.int64()).cast(
+            schema.field("loaded_at").type
+        ),
     }
     return pa.Table.from_pydict(data).cast(schema)
 
@@ -91,10 +93,17 @@ def second_day(day1: pa.Table, seed: int = 8) -> pa.Table:
     signed = pc.if_else(pc.equal(day1["debit_credit"], "D"), pc.negate(amount), amount)
     action = pc.if_else(pa.array(delete), "D", pc.if_else(pa.array(update), "U", day1["action"]))
     table = day1
-    for name, column in (("status", status), ("amount", amount), ("signed_amount", signed), ("action", action),
-                         ("source_file", pa.array(np.full(rows, "transactions_20231112.dat"))),
-                         ("execution_name", pa.array(np.full(rows, "bench-2")))):
-        table = table.set_column(table.schema.get_field_index(name), name, column.cast(table.schema.field(name).type))
+    for name, column in (
+        ("status", status),
+        ("amount", amount),
+        ("signed_amount", signed),
+        ("action", action),
+        ("source_file", pa.array(np.full(rows, "transactions_20231112.dat"))),
+        ("execution_name", pa.array(np.full(rows, "bench-2"))),
+    ):
+        table = table.set_column(
+            table.schema.get_field_index(name), name, column.cast(table.schema.field(name).type)
+        )
     return table
 
 
@@ -125,10 +134,20 @@ def psql_floor(url: str, table: pa.Table, workdir: Path) -> float:
         conn.execute("CREATE UNLOGGED TABLE floor_copy (LIKE fintech.transactions)")
         conn.execute("ALTER TABLE floor_copy ADD COLUMN action text")
     cols = ", ".join(columns)
-    seconds, _ = timed(lambda: subprocess.run(
-        ["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"\\copy floor_copy ({cols}) FROM '{path}' CSV"],
-        check=True,
-    ))
+    seconds, _ = timed(
+        lambda: subprocess.run(
+            [
+                "psql",
+                url,
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                f"\\copy floor_copy ({cols}) FROM '{path}' CSV",
+            ],
+            check=True,
+        )
+    )
     return seconds
 
 
@@ -144,11 +163,18 @@ def copy_only(url: str, table: pa.Table) -> float:
 def run_load(url: str, table: pa.Table, name: str) -> tuple[float, loader.LoadResult]:
     contract = load_contract("transactions")
     with psycopg.connect(url, autocommit=True) as conn:
-        seconds, result = timed(lambda: loader.load(
-            conn, contract, table.to_batches(BATCH_ROWS), file_name=name,
-            sha256=hashlib.sha256(name.encode()).hexdigest(), business_date=dt.date(2023, 11, 11),
-            execution_name="bench", unique_keys=True,
-        ))
+        seconds, result = timed(
+            lambda: loader.load(
+                conn,
+                contract,
+                table.to_batches(BATCH_ROWS),
+                file_name=name,
+                sha256=hashlib.sha256(name.encode()).hexdigest(),
+                business_date=dt.date(2023, 11, 11),
+                execution_name="bench",
+                unique_keys=True,
+            )
+        )
     return seconds, result  # type: ignore[return-value]
 
 
@@ -160,8 +186,12 @@ def on_conflict_load(url: str, table: pa.Table) -> float:
         "INSERT INTO {t} ({c}) SELECT {c} FROM {tmp} WHERE action IN ('A', 'U') ON CONFLICT (transaction_id) "
         "DO UPDATE SET {s} WHERE ({tc}) IS DISTINCT FROM ({ec})"
     ).format(
-        t=plan.target, tmp=plan.temp, c=sql.SQL(", ").join(cols),
-        s=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in plan.set_columns),
+        t=plan.target,
+        tmp=plan.temp,
+        c=sql.SQL(", ").join(cols),
+        s=sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in plan.set_columns
+        ),
         tc=sql.SQL(", ").join(sql.Identifier("transactions", c) for c in plan.compared_columns),
         ec=sql.SQL(", ").join(sql.Identifier("excluded", c) for c in plan.compared_columns),
     )
@@ -201,8 +231,13 @@ def measure(server_url: str, rows: int, repeat: int, compare: bool) -> dict[str,
     medians = {k: round(statistics.median(v), 3) for k, v in figures.items()}
     floor = medians["psql_copy_floor"]
     ratios = {f"{k}_x_floor": round(v / floor, 2) for k, v in medians.items() if k != "psql_copy_floor"}
-    return {"rows": rows, "repeat": repeat, "seconds": medians, "ratios": ratios,
-            "counts": {k: {n: str(x) for n, x in v.items()} for k, v in counts.items()}}
+    return {
+        "rows": rows,
+        "repeat": repeat,
+        "seconds": medians,
+        "ratios": ratios,
+        "counts": {k: {n: str(x) for n, x in v.items()} for k, v in counts.items()},
+    }
 
 
 def main() -> None:

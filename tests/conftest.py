@@ -1,6 +1,6 @@
 """Shared fixtures: one real PostgreSQL cluster per test session, a fresh database per test.
 
-``pg_url``        session: URL of the cluster's ``postgres`` database (set ``ETL_TEST_PG_URL`` to reuse a server).
+``pg_url``        session: URL of the cluster's ``postgres`` database (``ETL_TEST_PG_URL``: reuse a server).
 ``migrated_template`` session: name of a database with every migration applied, used as a template.
 ``db_url``        function: URL of a fresh, fully migrated database (CREATE DATABASE ... TEMPLATE: fast).
 ``empty_db_url``  function: URL of a fresh database with no migrations.

@@ -62,8 +62,18 @@ class Cluster:
 
     def stop(self) -> None:
         subprocess.run(
-            [*_as_postgres_user(), _binary("pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"],
-            check=False, capture_output=True,
+            [
+                *_as_postgres_user(),
+                _binary("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+            check=False,
+            capture_output=True,
         )
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -77,17 +87,43 @@ def start_cluster() -> Cluster:
     prefix = _as_postgres_user()
     cluster = Cluster(root, _free_port())
     subprocess.run(
-        [*prefix, _binary("initdb"), "-D", str(cluster.pgdata), "-U", "postgres", "--auth=trust",
-         "--encoding=UTF8", "--locale=C", "--no-sync"],
-        check=True, capture_output=True,
+        [
+            *prefix,
+            _binary("initdb"),
+            "-D",
+            str(cluster.pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
     )
-    options = (f"-c port={cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+    options = (
+        f"-c port={cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+    )
     try:
         subprocess.run(
-            [*prefix, _binary("pg_ctl"), "-D", str(cluster.pgdata), "-l", str(root / "log"), "-o", options,
-             "-w", "-t", "60", "start"],
-            check=True, capture_output=True,
+            [
+                *prefix,
+                _binary("pg_ctl"),
+                "-D",
+                str(cluster.pgdata),
+                "-l",
+                str(root / "log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
         )
     except subprocess.CalledProcessError:
         log = (root / "log").read_text(errors="replace") if (root / "log").exists() else ""

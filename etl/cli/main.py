@@ -12,6 +12,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
+from etl.cli import db as _db  # noqa: E402
+
+_db.register(app)
+
 
 def main() -> None:
     app()

@@ -29,15 +29,12 @@ class Location:
 
     def describe(self) -> str:
         params = {k: v for k, v in conninfo_to_dict(self.conninfo).items() if k != "password"}
-        user = params.get("user", "")
-        host = params.get("host", "")
-        port = params.get("port", "")
-        where = f"{user + '@' if user else ''}{host}{':' + str(port) if port else ''}/{params.get('dbname', '')}"
-        if self.source == "secret":
-            return f"postgresql://{where} (secret {self.secret_id})"
+        user, host, port = params.get("user"), params.get("host", ""), params.get("port")
+        dbname = params.get("dbname", "")
         if self.source == "embedded":
-            return f"embedded PostgreSQL postgresql://{where}"
-        return f"postgresql://{where}"
+            return f"embedded PostgreSQL (socket {host}, database {dbname})"
+        where = f"postgresql://{user + '@' if user else ''}{host}{f':{port}' if port else ''}/{dbname}"
+        return f"{where} (secret {self.secret_id})" if self.source == "secret" else where
 
 
 def secret_conninfo(secret_id: str, client: Any = None) -> str:

@@ -6,8 +6,21 @@ its own lock so two processes starting at once share one server.
 
 from __future__ import annotations
 
+import os
+import warnings
 from functools import cache
 from pathlib import Path
+from types import ModuleType
+
+
+def _pgserver() -> ModuleType:
+    """Import pgserver lazily (a configured database never needs it), without platformdirs' warning
+    about an unset XDG_RUNTIME_DIR, which is noise on servers and containers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    return pgserver
 
 
 def pgdata_path(home: Path) -> Path:
@@ -17,19 +30,14 @@ def pgdata_path(home: Path) -> Path:
 @cache
 def server_uri(home: Path) -> str:
     """Connection URI (unix socket, trust auth) of the embedded server for ``home``, starting it if needed."""
-    import pgserver  # imported lazily: a configured database never needs it
-
     pgdata = pgdata_path(home)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(pgdata, cleanup_mode=None).get_uri()
+    return _pgserver().get_server(pgdata, cleanup_mode=None).get_uri()
 
 
 def stop(home: Path) -> bool:
     """Stop the embedded server of ``home`` if it runs (data kept); True when one was stopped."""
-    import os
-
-    import pgserver
-
+    pgserver = _pgserver()
     pgdata = pgdata_path(home)
     if not (pgdata / "postmaster.pid").exists():
         return False

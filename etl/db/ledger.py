@@ -23,9 +23,22 @@ class LedgerStatus(StrEnum):
 
 
 COLUMNS = (
-    "ledger_id", "feed", "file_name", "sha256", "business_date", "status", "rows_in", "rows_inserted",
-    "rows_updated", "rows_deleted", "rows_unchanged", "rows_rejected", "execution_name", "started_at",
-    "finished_at", "error",
+    "ledger_id",
+    "feed",
+    "file_name",
+    "sha256",
+    "business_date",
+    "status",
+    "rows_in",
+    "rows_inserted",
+    "rows_updated",
+    "rows_deleted",
+    "rows_unchanged",
+    "rows_rejected",
+    "execution_name",
+    "started_at",
+    "finished_at",
+    "error",
 )
 
 
@@ -64,8 +77,22 @@ def insert_row(
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()), clock_timestamp(), %s)
         RETURNING ledger_id
         """,
-        (feed, file_name, sha256, business_date, str(status), rows_in, inserted, updated, deleted, unchanged,
-         rejected, execution_name, started_at, error),
+        (
+            feed,
+            file_name,
+            sha256,
+            business_date,
+            str(status),
+            rows_in,
+            inserted,
+            updated,
+            deleted,
+            unchanged,
+            rejected,
+            execution_name,
+            started_at,
+            error,
+        ),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -90,8 +117,16 @@ def record_rejected(
         raise ValueError(f"record_rejected writes REJECTED or FAILED rows, not {status}")
     with conn.transaction():
         return insert_row(
-            conn, feed=feed, file_name=file_name, sha256=sha256, business_date=business_date, status=status,
-            execution_name=execution_name, started_at=started_at, rows_in=rows_in, rejected=rows_rejected,
+            conn,
+            feed=feed,
+            file_name=file_name,
+            sha256=sha256,
+            business_date=business_date,
+            status=status,
+            execution_name=execution_name,
+            started_at=started_at,
+            rows_in=rows_in,
+            rejected=rows_rejected,
             error=error,
         )
 

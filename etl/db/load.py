@@ -161,8 +161,14 @@ def load(
         raise LoadError("load() needs a connection outside any transaction: it commits its own")
     plan = statements.LoadPlan(contract)
     started = dt.datetime.now(dt.UTC)
-    common = {"feed": contract.feed, "file_name": file_name, "sha256": sha256,
-              "business_date": business_date, "execution_name": execution_name, "started_at": started}
+    common = {
+        "feed": contract.feed,
+        "file_name": file_name,
+        "sha256": sha256,
+        "business_date": business_date,
+        "execution_name": execution_name,
+        "started_at": started,
+    }
     with conn.transaction():
         conn.execute(statements.lock_feed(), (contract.feed,))
         if ledger.already_loaded(conn, sha256):
@@ -177,7 +183,14 @@ def load(
         upserts, inserted, updated, deleted = _apply(conn, plan, counts, unique_keys)
         unchanged = upserts - inserted - updated
         ledger_id = ledger.insert_row(
-            conn, status=LedgerStatus.LOADED, rows_in=rows_in, inserted=inserted, updated=updated,
-            deleted=deleted, unchanged=unchanged, rejected=rows_rejected, **common,
+            conn,
+            status=LedgerStatus.LOADED,
+            rows_in=rows_in,
+            inserted=inserted,
+            updated=updated,
+            deleted=deleted,
+            unchanged=unchanged,
+            rejected=rows_rejected,
+            **common,
         )
     return LoadResult(LedgerStatus.LOADED, rows_in, inserted, updated, deleted, unchanged, ledger_id)

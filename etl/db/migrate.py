@@ -86,7 +86,9 @@ def upgrade(conn: psycopg.Connection, migrations: list[Migration] | None = None)
     return done
 
 
-def status(conn: psycopg.Connection, migrations: list[Migration] | None = None) -> list[tuple[str, dt.datetime | None]]:
+def status(
+    conn: psycopg.Connection, migrations: list[Migration] | None = None
+) -> list[tuple[str, dt.datetime | None]]:
     """Every known migration with its applied time (None when pending); raises on an edited file."""
     migrations = available() if migrations is None else migrations
     exists = conn.execute("SELECT to_regclass('etl.schema_migrations') IS NOT NULL").fetchone()

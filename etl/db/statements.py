@@ -86,7 +86,9 @@ def create_temp(plan: LoadPlan) -> list[sql.Composable]:
         sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(plan.temp, plan.target)
     ]
     if plan.action:
-        stmts.append(sql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(plan.temp, sql.Identifier(plan.action)))
+        stmts.append(
+            sql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(plan.temp, sql.Identifier(plan.action))
+        )
     return stmts
 
 
@@ -129,9 +131,13 @@ def update_changed(plan: LoadPlan) -> sql.Composable:
         "UPDATE {target} AS t SET {assign} FROM {tmp} AS s WHERE {match} AND {upsert} "
         "AND ({tcols}) IS DISTINCT FROM ({scols})"
     ).format(
-        target=plan.target, assign=assignments, tmp=plan.temp, match=_key_match(plan, "t", "s"),
+        target=plan.target,
+        assign=assignments,
+        tmp=plan.temp,
+        match=_key_match(plan, "t", "s"),
         upsert=_action_in(plan, "s", _upsert_codes(plan)),
-        tcols=_ids(plan.compared_columns, "t"), scols=_ids(plan.compared_columns, "s"),
+        tcols=_ids(plan.compared_columns, "t"),
+        scols=_ids(plan.compared_columns, "s"),
     )
 
 
@@ -141,8 +147,12 @@ def insert_new(plan: LoadPlan) -> sql.Composable:
         "INSERT INTO {target} ({cols}) SELECT {scols} FROM {tmp} AS s WHERE {upsert} "
         "AND NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})"
     ).format(
-        target=plan.target, cols=_ids(plan.table_columns), scols=_ids(plan.table_columns, "s"), tmp=plan.temp,
-        upsert=_action_in(plan, "s", _upsert_codes(plan)), match=_key_match(plan, "t", "s"),
+        target=plan.target,
+        cols=_ids(plan.table_columns),
+        scols=_ids(plan.table_columns, "s"),
+        tmp=plan.temp,
+        upsert=_action_in(plan, "s", _upsert_codes(plan)),
+        match=_key_match(plan, "t", "s"),
     )
 
 
@@ -151,7 +161,9 @@ def delete_marked(plan: LoadPlan) -> sql.Composable | None:
     if plan.contract.action is None:
         return None
     return sql.SQL("DELETE FROM {target} AS t USING {tmp} AS s WHERE {match} AND {delete}").format(
-        target=plan.target, tmp=plan.temp, match=_key_match(plan, "t", "s"),
+        target=plan.target,
+        tmp=plan.temp,
+        match=_key_match(plan, "t", "s"),
         delete=_action_in(plan, "s", plan.contract.action.delete),
     )
 

@@ -22,7 +22,10 @@ def test_upgrade_applies_all_then_nothing(empty_db_url: str) -> None:
             "WHERE table_schema IN ('fintech', 'etl') ORDER BY 1"
         ).fetchall()
         assert [t[0] for t in tables] == [
-            "etl.file_ledger", "etl.schema_migrations", "fintech.account_daily_summary", "fintech.transactions",
+            "etl.file_ledger",
+            "etl.schema_migrations",
+            "fintech.account_daily_summary",
+            "fintech.transactions",
         ]
 
 
@@ -46,7 +49,10 @@ def test_changed_applied_migration_is_refused(db_url: str) -> None:
 
 
 def test_failing_migration_leaves_nothing_behind(empty_db_url: str) -> None:
-    broken = [*migrate.available(), migrate.Migration("9999_broken.sql", "CREATE TABLE etl.x (a int); SELECT 1/0;")]
+    broken = [
+        *migrate.available(),
+        migrate.Migration("9999_broken.sql", "CREATE TABLE etl.x (a int); SELECT 1/0;"),
+    ]
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
         with pytest.raises(psycopg.errors.DivisionByZero):
             migrate.upgrade(conn, broken)

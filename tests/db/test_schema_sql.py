@@ -45,7 +45,10 @@ def test_table_matches_stage_schema(conn: psycopg.Connection, contract: Contract
         want_type, want_precision, want_scale = expected_type(field.type)
         got_type = "text" if data_type in ("character varying", "text") else data_type
         assert (got_type, precision if want_precision else None, scale if want_precision else None) == (
-            want_type, want_precision, want_scale), name
+            want_type,
+            want_precision,
+            want_scale,
+        ), name
         assert (nullable == "YES") == field.nullable, f"{name}: nullability differs from the contract"
 
 
