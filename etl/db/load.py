@@ -32,6 +32,9 @@ from etl.contract import Contract
 from etl.db import ledger, statements
 from etl.db.ledger import LedgerStatus
 
+# Hash joins and aggregates over a whole file's keys stay in memory instead of spilling in 32 batches
+# (measured: the day-2 UPDATE 5.7 s -> 3.5 s on 1M rows). SET LOCAL: only this load's transaction.
+WORK_MEM = "256MB"
 LOOKAHEAD = 2  # batches encoded ahead of the COPY: bounded memory (a few MB a batch)
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 Hook = Callable[[psycopg.Connection], None]
@@ -147,6 +150,7 @@ def load(
     execution_name: str | None,
     rows_rejected: int = 0,
     unique_keys: bool = False,
+    work_mem: str = WORK_MEM,
     after_copy: Hook | None = None,
 ) -> LoadResult:
     """Load one file's staged batches (``stage_schema(contract)``, action column included) in one transaction.
@@ -155,7 +159,8 @@ def load(
     Several rows with one key: the last in batch order wins. ``unique_keys=True`` skips that step (a
     hash aggregate over the whole file) when the caller already proved the keys unique (validation
     rule R005 passed); if it lied, the INSERT fails on the primary key and the load rolls back.
-    ``after_copy`` is a test hook run right after the COPY, inside the transaction.
+    ``work_mem`` applies to this transaction only. ``after_copy`` is a test hook run right after the
+    COPY, inside the transaction.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise LoadError("load() needs a connection outside any transaction: it commits its own")
@@ -174,6 +179,7 @@ def load(
         if ledger.already_loaded(conn, sha256):
             ledger_id = ledger.insert_row(conn, status=LedgerStatus.SKIPPED, **common)
             return LoadResult(LedgerStatus.SKIPPED, 0, ledger_id=ledger_id)
+        conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
         for stmt in statements.create_temp(plan):
             conn.execute(stmt)
         counts = copy_batches(conn, plan, batches)

@@ -37,6 +37,7 @@ def test_day_one_inserts_everything_exactly(conn: psycopg.Connection, transactio
     expected = [{k: v for k, v in r.items() if k != "action"} for r in rows]
     assert stored == expected  # every column, decimals to the cent, timestamps to the microsecond
     assert [r["amount"] for r in stored] == [Decimal("0.01"), Decimal("9999999999.99"), Decimal("123.45")]
+    assert conn.execute("SHOW work_mem").fetchone() == ("4MB",)  # the load's SET LOCAL did not leak
 
 
 def test_day_two_updates_deletes_and_unchanged_are_exact(
