@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import psycopg
 import typer
@@ -19,6 +20,7 @@ from rich.table import Table
 from etl.config import get_settings
 from etl.db import connect, ledger, migrate
 
+T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -45,16 +47,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@db_app.command("upgrade")
-def upgrade(as_json: JsonOption = False) -> None:
-    """Apply pending migrations from sql/ in order."""
+def _with_migrations(action: Callable[[psycopg.Connection], T]) -> tuple[T, str]:
+    """Run a migration action; an edited applied migration is a configuration error (exit 2)."""
     conn, where = _open()
     with conn:
         try:
-            applied = migrate.upgrade(conn)
+            return action(conn), where
         except migrate.MigrationError as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
+
+
+@db_app.command("upgrade")
+def upgrade(as_json: JsonOption = False) -> None:
+    """Apply pending migrations from sql/ in order."""
+    applied, where = _with_migrations(migrate.upgrade)
     if as_json:
         print(json.dumps({"database": where, "applied": applied}))
         return
@@ -65,13 +72,7 @@ def upgrade(as_json: JsonOption = False) -> None:
 @db_app.command("status")
 def status(as_json: JsonOption = False) -> None:
     """Show every migration and when it was applied (pending ones have none)."""
-    conn, where = _open()
-    with conn:
-        try:
-            rows = migrate.status(conn)
-        except migrate.MigrationError as exc:
-            err_console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
+    rows, where = _with_migrations(migrate.status)
     if as_json:
         print(
             json.dumps(

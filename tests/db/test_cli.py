@@ -60,3 +60,15 @@ def test_unreachable_database_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 2
     assert "hunter2" not in result.output
+
+
+def test_edited_migration_exits_2(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl.db import migrate
+
+    real = migrate.available()
+    edited = [*real[:-1], migrate.Migration(real[-1].name, real[-1].sql + "-- edited\n")]
+    monkeypatch.setattr(migrate, "available", lambda: edited)
+    monkeypatch.setenv("ETL_DATABASE_URL", db_url)
+    for command in (["db", "upgrade"], ["db", "status"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "changed after it was applied" in result.output
