@@ -14,6 +14,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
+from etl.cli import db as _db  # noqa: E402
+
+_db.register(app)
+
 
 @app.callback()
 def _root() -> None:

@@ -1,0 +1,143 @@
+"""``etl db upgrade``, ``etl db status`` and ``etl status`` (the file ledger).
+
+Each prints where the database is (never a password). Exit codes: 0 ok, 2 configuration or migration
+error (DESIGN 10).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from etl.config import get_settings
+from etl.db import connect, ledger, migrate
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _open() -> tuple[psycopg.Connection, str]:
+    """Connect per the settings; configuration problems exit 2 with a clear message."""
+    settings = get_settings()
+    try:
+        location = connect.locate(settings)
+        return connect.connect(settings, location=location), location.describe()
+    except (psycopg.Error, ValueError, OSError, migrate.MigrationError) as exc:
+        err_console.print(f"[red]cannot reach the database:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _with_migrations(action: Callable[[psycopg.Connection], T]) -> tuple[T, str]:
+    """Run a migration action; an edited applied migration is a configuration error (exit 2)."""
+    conn, where = _open()
+    with conn:
+        try:
+            return action(conn), where
+        except migrate.MigrationError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+
+
+@db_app.command("upgrade")
+def upgrade(as_json: JsonOption = False) -> None:
+    """Apply pending migrations from sql/ in order."""
+    applied, where = _with_migrations(migrate.upgrade)
+    if as_json:
+        print(json.dumps({"database": where, "applied": applied}))
+        return
+    console.print(f"database: {where}")
+    console.print(f"applied: {', '.join(applied)}" if applied else "up to date")
+
+
+@db_app.command("status")
+def status(as_json: JsonOption = False) -> None:
+    """Show every migration and when it was applied (pending ones have none)."""
+    rows, where = _with_migrations(migrate.status)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "database": where,
+                    "migrations": [{"name": name, "applied_at": _plain(at)} for name, at in rows],
+                }
+            )
+        )
+        return
+    table = Table(title=f"migrations — {where}")
+    table.add_column("migration")
+    table.add_column("applied at")
+    for name, at in rows:
+        table.add_row(name, at.isoformat(timespec="seconds") if at else "[yellow]pending[/yellow]")
+    console.print(table)
+
+
+LEDGER_COLUMNS = (
+    ("feed", "feed"),
+    ("file_name", "file"),
+    ("business_date", "date"),
+    ("status", "status"),
+    ("rows_in", "in"),
+    ("rows_inserted", "ins"),
+    ("rows_updated", "upd"),
+    ("rows_deleted", "del"),
+    ("rows_unchanged", "same"),
+    ("rows_rejected", "rej"),
+    ("finished_at", "finished"),
+    ("error", "error"),
+)
+STATUS_STYLE = {"LOADED": "green", "SKIPPED": "cyan", "REJECTED": "red", "FAILED": "red"}
+
+
+def ledger_status(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest rows to show.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the file ledger: every file loaded, skipped, rejected or failed, newest first."""
+    conn, where = _open()
+    with conn:
+        rows = ledger.ledger_rows(conn, limit)
+    if as_json:
+        print(json.dumps({"database": where, "files": [{k: _plain(v) for k, v in r.items()} for r in rows]}))
+        return
+    table = Table(title=f"file ledger — {where}")
+    for _, header in LEDGER_COLUMNS:
+        table.add_column(
+            header, justify="right" if header in {"in", "ins", "upd", "del", "same", "rej"} else "left"
+        )
+    for r in rows:
+        cells = []
+        for key, _ in LEDGER_COLUMNS:
+            value = r[key]
+            if key == "finished_at" and value:
+                value = value.isoformat(timespec="seconds")
+            text = "" if value is None else str(value)
+            cells.append(f"[{STATUS_STYLE[text]}]{text}[/]" if key == "status" else text)
+        table.add_row(*cells)
+    console.print(table)
+    if not rows:
+        console.print("no files yet")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.command("status")(ledger_status)

@@ -1,0 +1,53 @@
+"""Shared fixtures: one real PostgreSQL cluster per test session, a fresh database per test.
+
+``pg_url``        session: URL of the cluster's ``postgres`` database (``ETL_TEST_PG_URL``: reuse a server).
+``migrated_template`` session: name of a database with every migration applied, used as a template.
+``db_url``        function: URL of a fresh, fully migrated database (CREATE DATABASE ... TEMPLATE: fast).
+``empty_db_url``  function: URL of a fresh database with no migrations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests import pg
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    if os.environ.get("ETL_TEST_PG_URL"):
+        yield os.environ["ETL_TEST_PG_URL"]
+        return
+    with pg.running_cluster() as cluster:
+        yield cluster.url()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_url: str) -> Iterator[str]:
+    from etl.db import migrate
+
+    name = pg.create_database(pg_url)
+    with psycopg.connect(pg.database_url(pg_url, name), autocommit=True) as conn:
+        migrate.upgrade(conn)
+    yield name
+    pg.drop_database(pg_url, name)
+
+
+def _fresh(pg_url: str, template: str | None) -> Iterator[str]:
+    name = pg.create_database(pg_url, template=template)
+    yield pg.database_url(pg_url, name)
+    pg.drop_database(pg_url, name)
+
+
+@pytest.fixture
+def db_url(pg_url: str, migrated_template: str) -> Iterator[str]:
+    yield from _fresh(pg_url, migrated_template)
+
+
+@pytest.fixture
+def empty_db_url(pg_url: str) -> Iterator[str]:
+    yield from _fresh(pg_url, None)
