@@ -33,9 +33,7 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 def raw_schema(contract: Contract) -> pa.Schema:
     """Detail batches as the parser yields them: every contract field as text, plus the line number."""
-    return pa.schema(
-        [pa.field(f.name, pa.string()) for f in contract.fields] + [pa.field("_line", pa.int64())]
-    )
+    return pa.schema([pa.field(f.name, pa.string()) for f in contract.fields] + [pa.field("_line", pa.int64())])
 
 
 def field_type(spec: FieldSpec) -> pa.DataType:

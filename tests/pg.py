@@ -25,9 +25,7 @@ BIN_CANDIDATES = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 
 
 def _binary(name: str) -> str:
-    found = shutil.which(name) or next(
-        (f"{d}/{name}" for d in BIN_CANDIDATES if Path(f"{d}/{name}").exists()), None
-    )
+    found = shutil.which(name) or next((f"{d}/{name}" for d in BIN_CANDIDATES if Path(f"{d}/{name}").exists()), None)
     if not found:
         raise RuntimeError(f"{name} not found: install PostgreSQL server binaries (initdb, pg_ctl)")
     return found

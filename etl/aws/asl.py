@@ -67,8 +67,6 @@ def load_definition(
     return definition
 
 
-def render_definition(
-    substitutions: Mapping[str, str] | None = None, path: str | Path = DEFAULT_DEFINITION
-) -> str:
+def render_definition(substitutions: Mapping[str, str] | None = None, path: str | Path = DEFAULT_DEFINITION) -> str:
     """The definition as the JSON text Step Functions (and moto) accept."""
     return json.dumps(load_definition(substitutions, path), indent=2)

@@ -68,14 +68,10 @@ def check_policy(document: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}: wildcard action {action!r}")
         for resource in map(str, _as_list(statement.get("Resource", []))):
             if _unscoped(resource):
-                allowed = (
-                    STAR_ONLY_ACTIONS if _wild(resource) else STAR_ONLY_ACTIONS | RUNTIME_RESOURCE_ACTIONS
-                )
+                allowed = STAR_ONLY_ACTIONS if _wild(resource) else STAR_ONLY_ACTIONS | RUNTIME_RESOURCE_ACTIONS
                 broad = [a for a in actions if a not in allowed]
                 if broad:
-                    problems.append(
-                        f"{where}: unscoped resource {resource!r} for {', '.join(broad or actions)}"
-                    )
+                    problems.append(f"{where}: unscoped resource {resource!r} for {', '.join(broad or actions)}")
     return problems
 
 

@@ -90,9 +90,7 @@ class LambdaContext:
 class EmulatedAWS:
     """One emulation's state: where handlers live, the Glue runner, injected faults, recorded retry sleeps."""
 
-    def __init__(
-        self, lambda_dir: str | Path, glue_runner: GlueRunner | None = None, region: str = "us-east-1"
-    ):
+    def __init__(self, lambda_dir: str | Path, glue_runner: GlueRunner | None = None, region: str = "us-east-1"):
         self.lambda_dir = Path(lambda_dir).resolve()
         self.glue_runner = glue_runner
         self.region = region

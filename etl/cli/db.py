@@ -121,9 +121,7 @@ def ledger_status(
         return
     table = Table(title=f"file ledger — {where}")
     for _, header in LEDGER_COLUMNS:
-        table.add_column(
-            header, justify="right" if header in {"in", "ins", "upd", "del", "same", "rej"} else "left"
-        )
+        table.add_column(header, justify="right" if header in {"in", "ins", "upd", "del", "same", "rej"} else "left")
     for r in rows:
         cells = []
         for key, _ in LEDGER_COLUMNS:

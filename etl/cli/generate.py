@@ -40,8 +40,11 @@ def generate_command(
     sequence: Annotated[int | None, typer.Option(help="Sequence in the day (adds _NN to the name).")] = None,
     updates_of: Annotated[
         list[str] | None,
-        typer.Option(help="Re-send ids of the earlier file DATE[:ROWS] of this seed as updates/deletes "
-                          "(transactions; repeatable).", show_default=False),
+        typer.Option(
+            help="Re-send ids of the earlier file DATE[:ROWS] of this seed as updates/deletes "
+            "(transactions; repeatable).",
+            show_default=False,
+        ),
     ] = None,
     update_fraction: Annotated[float, typer.Option(help="Share of each earlier file sent as U.")] = 0.25,
     delete_fraction: Annotated[float, typer.Option(help="Share of each earlier file sent as D.")] = 0.01,
@@ -55,8 +58,15 @@ def generate_command(
     bases = [_base_file(text, rows) for text in updates_of or []]
     try:
         path = generate(
-            feed, business_date, rows=rows, seed=seed, corrupt=corrupt.upper() if corrupt else None,
-            out_dir=out_dir, sequence=sequence, updates_of=bases, update_fraction=update_fraction,
+            feed,
+            business_date,
+            rows=rows,
+            seed=seed,
+            corrupt=corrupt.upper() if corrupt else None,
+            out_dir=out_dir,
+            sequence=sequence,
+            updates_of=bases,
+            update_fraction=update_fraction,
             delete_fraction=delete_fraction,
         )
     except ValueError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from etl.cli import generate, validate
+from etl.cli import db, generate, run, validate
 
 app = typer.Typer(
     name="etl",
@@ -14,10 +14,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-from etl.cli import db as _db  # noqa: E402
-
-_db.register(app)
-
 
 @app.callback()
 def _root() -> None:
@@ -25,7 +21,9 @@ def _root() -> None:
 
 
 validate.register(app)
+db.register(app)
 generate.register(app)
+run.register(app)
 
 
 def main() -> None:

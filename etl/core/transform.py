@@ -67,9 +67,7 @@ def transform_table(table: pa.Table, contract: Contract, lineage: Lineage, maske
     return pa.Table.from_batches(out, schema=stage_schema(contract))
 
 
-def transform_batch(
-    batch: pa.RecordBatch, contract: Contract, lineage: Lineage, masker: CardMasker
-) -> pa.RecordBatch:
+def transform_batch(batch: pa.RecordBatch, contract: Contract, lineage: Lineage, masker: CardMasker) -> pa.RecordBatch:
     """One raw batch (``raw_schema(contract)``) to one staged batch (``stage_schema(contract)``)."""
     fixed = contract.format == "fixed_width"
     text = {spec.name: _text(batch.column(spec.name), fixed) for spec in contract.fields}

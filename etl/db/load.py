@@ -84,9 +84,7 @@ class CopyCounts:
             self.upserts += int(pc.sum(marked).as_py() or 0)
 
 
-def csv_chunks(
-    batches: Iterable[pa.RecordBatch], plan: statements.LoadPlan, counts: CopyCounts
-) -> Iterator[bytes]:
+def csv_chunks(batches: Iterable[pa.RecordBatch], plan: statements.LoadPlan, counts: CopyCounts) -> Iterator[bytes]:
     """CSV per batch, encoded in a worker thread (pyarrow releases the GIL) a few batches ahead, so
     encoding overlaps producing the batches and sending them; ``counts`` accumulates as batches pass."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-csv") as pool:
@@ -101,9 +99,7 @@ def csv_chunks(
             yield pending.popleft().result()
 
 
-def copy_batches(
-    conn: psycopg.Connection, plan: statements.LoadPlan, batches: Iterable[pa.RecordBatch]
-) -> CopyCounts:
+def copy_batches(conn: psycopg.Connection, plan: statements.LoadPlan, batches: Iterable[pa.RecordBatch]) -> CopyCounts:
     """COPY every batch into the temp table; return the row counts.
 
     The queued writer sends from its own thread, so the network, the CSV encoder and the batch producer

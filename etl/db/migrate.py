@@ -79,16 +79,12 @@ def upgrade(conn: psycopg.Connection, migrations: list[Migration] | None = None)
             if m.name in applied:
                 continue
             conn.execute(m.sql)
-            conn.execute(
-                "INSERT INTO etl.schema_migrations (name, checksum) VALUES (%s, %s)", (m.name, m.checksum)
-            )
+            conn.execute("INSERT INTO etl.schema_migrations (name, checksum) VALUES (%s, %s)", (m.name, m.checksum))
             done.append(m.name)
     return done
 
 
-def status(
-    conn: psycopg.Connection, migrations: list[Migration] | None = None
-) -> list[tuple[str, dt.datetime | None]]:
+def status(conn: psycopg.Connection, migrations: list[Migration] | None = None) -> list[tuple[str, dt.datetime | None]]:
     """Every known migration with its applied time (None when pending); raises on an edited file."""
     migrations = available() if migrations is None else migrations
     exists = conn.execute("SELECT to_regclass('etl.schema_migrations') IS NOT NULL").fetchone()

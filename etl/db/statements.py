@@ -86,9 +86,7 @@ def create_temp(plan: LoadPlan) -> list[sql.Composable]:
         sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(plan.temp, plan.target)
     ]
     if plan.action:
-        stmts.append(
-            sql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(plan.temp, sql.Identifier(plan.action))
-        )
+        stmts.append(sql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(plan.temp, sql.Identifier(plan.action)))
     return stmts
 
 

@@ -82,14 +82,27 @@ def derive_update_file(
 ) -> Path:
     """A "next day" transactions file: updates and deletes of the ``base_date`` file plus ``rows`` new adds."""
     return generate(
-        "transactions", business_date, rows=rows, seed=seed, out_dir=out_dir,
-        updates_of=BaseFile(base_date, base_rows), update_fraction=update_fraction,
+        "transactions",
+        business_date,
+        rows=rows,
+        seed=seed,
+        out_dir=out_dir,
+        updates_of=BaseFile(base_date, base_rows),
+        update_fraction=update_fraction,
         delete_fraction=delete_fraction,
     )
 
 
-def _check_arguments(contract: Contract, rows: int, seed: int, sequence: int | None, corrupt: str | None,
-                     bases: tuple[BaseFile, ...], update_fraction: float, delete_fraction: float) -> None:
+def _check_arguments(
+    contract: Contract,
+    rows: int,
+    seed: int,
+    sequence: int | None,
+    corrupt: str | None,
+    bases: tuple[BaseFile, ...],
+    update_fraction: float,
+    delete_fraction: float,
+) -> None:
     if rows < 0:
         raise ValueError(f"rows must be >= 0, got {rows}")
     if seed < 0:
@@ -120,8 +133,16 @@ def _header(contract: Contract, day: dt.date, sequence: int | None, seed: int) -
     return lay.build_record(contract, contract.header, values)
 
 
-def _chunks(contract: Contract, day: dt.date, rows: int, seed: int, sequence: int | None,
-            bases: tuple[BaseFile, ...], update_fraction: float, delete_fraction: float) -> Iterator[Chunk]:
+def _chunks(
+    contract: Contract,
+    day: dt.date,
+    rows: int,
+    seed: int,
+    sequence: int | None,
+    bases: tuple[BaseFile, ...],
+    update_fraction: float,
+    delete_fraction: float,
+) -> Iterator[Chunk]:
     if contract.feed == "account_summary":
         for accounts in account_summary.chunks(seed, day, sequence, rows):
             body = account_summary.format_records(seed, accounts).tobytes()
@@ -132,8 +153,11 @@ def _chunks(contract: Contract, day: dt.date, rows: int, seed: int, sequence: in
     parts: list[Iterable[transactions.Rows]] = [
         transactions.derived_chunks(seed, base, day, update_fraction, delete_fraction) for base in bases
     ]
-    parts.append(_all_adds(transactions.fresh_chunks(seed, day, sequence, rows)) if bases
-                 else transactions.fresh_chunks(seed, day, sequence, rows))
+    parts.append(
+        _all_adds(transactions.fresh_chunks(seed, day, sequence, rows))
+        if bases
+        else transactions.fresh_chunks(seed, day, sequence, rows)
+    )
     book = transactions.CardBook.build(seed, max(transactions.card_pool(n) for n in [rows, *(b.rows for b in bases)]))
     for part in parts:
         for chunk in part:
@@ -147,8 +171,9 @@ def _all_adds(chunks: Iterator[transactions.Rows]) -> Iterator[transactions.Rows
         yield chunk
 
 
-def _corrupt_first(contract: Contract, chunks: Iterator[Chunk], rule: str, header: bytes, seed: int,
-                   day: dt.date) -> Iterator[Chunk]:
+def _corrupt_first(
+    contract: Contract, chunks: Iterator[Chunk], rule: str, header: bytes, seed: int, day: dt.date
+) -> Iterator[Chunk]:
     """Apply a line rule to the first chunk, then recount it so the trailer stays consistent."""
     first = next(chunks, None)
     if first is not None:
@@ -159,8 +184,7 @@ def _corrupt_first(contract: Contract, chunks: Iterator[Chunk], rule: str, heade
     yield from chunks
 
 
-def _write(contract: Contract, path: Path, header: bytes | None, chunks: Iterable[Chunk],
-           corrupt: str | None) -> None:
+def _write(contract: Contract, path: Path, header: bytes | None, chunks: Iterable[Chunk], corrupt: str | None) -> None:
     """Stream to a temporary name, then rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")

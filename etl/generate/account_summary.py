@@ -56,9 +56,11 @@ def _accounts(seed: int, day: dt.date, sequence: int | None, chunk: int, index: 
     credit = product < 2
     limit = np.where(product == 0, s.integers(1, 31, n) * 50_000, s.integers(5, 51, n) * 100_000)
     limit = np.where(credit, limit, 0)
-    apr = np.select([product == 0, product == 1, product == 3],
-                    [s.integers(72, 121, n) * 250 - 10, s.integers(56, 93, n) * 250 - 10, s.integers(1, 46, n) * 100],
-                    0)
+    apr = np.select(
+        [product == 0, product == 1, product == 3],
+        [s.integers(72, 121, n) * 250 - 10, s.integers(56, 93, n) * 250 - 10, s.integers(1, 46, n) * 100],
+        0,
+    )
     usage = s.beta(2, 3, n)
     open_day = np.minimum(_OPEN_REFERENCE - s.integers(30, 9_000, n), day_n - 1)
     status = s.choice(4, size=n, p=_STATUS_P)
@@ -82,9 +84,17 @@ def _accounts(seed: int, day: dt.date, sequence: int | None, chunk: int, index: 
     dpd = np.where(status == 3, d.integers(120, 721, n), dpd)
     dpd = np.where(~credit & (balance < 0), d.integers(1, 46, n), dpd)
     return Accounts(
-        index=index, product=product, open_day=open_day, status=status, balance=balance,
-        credit_limit=limit, available=np.where(credit, np.maximum(limit - np.maximum(balance, 0), 0), 0),
-        minimum_due=minimum, due_day=due, days_past_due=dpd, apr=apr,
+        index=index,
+        product=product,
+        open_day=open_day,
+        status=status,
+        balance=balance,
+        credit_limit=limit,
+        available=np.where(credit, np.maximum(limit - np.maximum(balance, 0), 0), 0),
+        minimum_due=minimum,
+        due_day=due,
+        days_past_due=dpd,
+        apr=apr,
     )
 
 

@@ -42,8 +42,25 @@ from etl.contract import Contract
 from etl.generate import _layout as lay
 
 CORRUPTIBLE_RULES = (
-    "F001", "F002", "F003", "S001", "S002", "S003", "S004", "S005", "H001", "H002", "H003",
-    "T001", "T002", "R001", "R002", "R003", "R004", "R005", "R006",
+    "F001",
+    "F002",
+    "F003",
+    "S001",
+    "S002",
+    "S003",
+    "S004",
+    "S005",
+    "H001",
+    "H002",
+    "H003",
+    "T001",
+    "T002",
+    "R001",
+    "R002",
+    "R003",
+    "R004",
+    "R005",
+    "R006",
 )
 _LINE_RULES = ("S003", "S004", "S005", "R005")
 FUTURE_YEAR = 2999
@@ -136,8 +153,9 @@ def edit_trailer(rule: str | None, count: int, total: int) -> tuple[int, int] | 
     return count + (rule == "T001"), total + (rule == "T002")
 
 
-def edit_lines(rule: str, contract: Contract, lines: list[bytes], header: bytes, *, seed: int,
-               business_date: dt.date) -> list[bytes]:
+def edit_lines(
+    rule: str, contract: Contract, lines: list[bytes], header: bytes, *, seed: int, business_date: dt.date
+) -> list[bytes]:
     """The first chunk's detail lines (no line ends) with the rule's damage applied."""
     g = np.random.default_rng([seed, int.from_bytes(rule.encode(), "big")])
     picks = sorted(int(i) for i in g.choice(len(lines), size=min(2, len(lines)), replace=False))

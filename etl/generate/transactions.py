@@ -33,26 +33,54 @@ ACTION_A, ACTION_U, ACTION_D = 0, 1, 2
 
 # name, mcc ("" = none), kind, weight. Kinds: store (POS or ECOM), online, atm, ach_in, ach_out, p2p.
 MERCHANTS: tuple[tuple[str, str, str, float], ...] = (
-    ("WALMART SUPERCENTER", "5411", "store", 8), ("KROGER", "5411", "store", 5),
-    ("WHOLE FOODS MARKET", "5411", "store", 3), ("TRADER JOE'S", "5411", "store", 3),
-    ("COSTCO WHSE", "5300", "store", 3), ("TARGET", "5310", "store", 5),
-    ("CVS/PHARMACY", "5912", "store", 3), ("WALGREENS", "5912", "store", 3),
-    ("SHELL OIL", "5541", "store", 4), ("CHEVRON", "5541", "store", 3), ("EXXONMOBIL", "5542", "store", 2),
-    ("STARBUCKS", "5814", "store", 6), ("MCDONALD'S", "5814", "store", 5), ("CHIPOTLE", "5814", "store", 3),
-    ("DUNKIN", "5814", "store", 2), ("OLIVE GARDEN", "5812", "store", 1), ("THE HOME DEPOT", "5200", "store", 3),
-    ("LOWE'S", "5200", "store", 2), ("BEST BUY", "5732", "store", 2), ("IKEA", "5712", "store", 1),
-    ("DELTA AIR LINES", "3058", "store", 1), ("MARRIOTT HOTELS", "3509", "store", 1),
-    ("HERTZ RENT-A-CAR", "3357", "store", 1), ("CAFÉ DE FLORE PARIS", "5814", "store", 0.5),
-    ("BÄCKEREI MÜLLER", "5462", "store", 0.3), ("TACOS EL GÜERO", "5812", "store", 0.3),
-    ("AMAZON.COM", "5942", "online", 9), ("AMAZON MKTPLACE PMTS", "5999", "online", 5),
-    ("NETFLIX.COM", "4899", "online", 2), ("SPOTIFY USA", "5815", "online", 2), ("APPLE.COM/BILL", "5818", "online", 3),
-    ("UBER TRIP", "4121", "online", 3), ("LYFT RIDE", "4121", "online", 1), ("DOORDASH", "5812", "online", 2),
-    ("EBAY O*", "5999", "online", 1), ("ETSY.COM", "5999", "online", 1), ("STEAMGAMES.COM", "5816", "online", 1),
-    ("ATM WITHDRAWAL", "6011", "atm", 5), ("ATM CHASE BANK", "6011", "atm", 2),
-    ("PAYROLL ACME CORP", "", "ach_in", 2), ("IRS TREAS 310 TAX REF", "", "ach_in", 0.3),
-    ("CITY WATER UTILITY", "4900", "ach_out", 1), ("PG&E WEB ONLINE", "4900", "ach_out", 1),
-    ("STATE FARM INSURANCE", "6300", "ach_out", 1), ("MORTGAGE PMT WELLS", "", "ach_out", 1),
-    ("ZELLE PAYMENT", "4829", "p2p", 2), ("VENMO", "4829", "p2p", 2), ("", "", "p2p", 1),
+    ("WALMART SUPERCENTER", "5411", "store", 8),
+    ("KROGER", "5411", "store", 5),
+    ("WHOLE FOODS MARKET", "5411", "store", 3),
+    ("TRADER JOE'S", "5411", "store", 3),
+    ("COSTCO WHSE", "5300", "store", 3),
+    ("TARGET", "5310", "store", 5),
+    ("CVS/PHARMACY", "5912", "store", 3),
+    ("WALGREENS", "5912", "store", 3),
+    ("SHELL OIL", "5541", "store", 4),
+    ("CHEVRON", "5541", "store", 3),
+    ("EXXONMOBIL", "5542", "store", 2),
+    ("STARBUCKS", "5814", "store", 6),
+    ("MCDONALD'S", "5814", "store", 5),
+    ("CHIPOTLE", "5814", "store", 3),
+    ("DUNKIN", "5814", "store", 2),
+    ("OLIVE GARDEN", "5812", "store", 1),
+    ("THE HOME DEPOT", "5200", "store", 3),
+    ("LOWE'S", "5200", "store", 2),
+    ("BEST BUY", "5732", "store", 2),
+    ("IKEA", "5712", "store", 1),
+    ("DELTA AIR LINES", "3058", "store", 1),
+    ("MARRIOTT HOTELS", "3509", "store", 1),
+    ("HERTZ RENT-A-CAR", "3357", "store", 1),
+    ("CAFÉ DE FLORE PARIS", "5814", "store", 0.5),
+    ("BÄCKEREI MÜLLER", "5462", "store", 0.3),
+    ("TACOS EL GÜERO", "5812", "store", 0.3),
+    ("AMAZON.COM", "5942", "online", 9),
+    ("AMAZON MKTPLACE PMTS", "5999", "online", 5),
+    ("NETFLIX.COM", "4899", "online", 2),
+    ("SPOTIFY USA", "5815", "online", 2),
+    ("APPLE.COM/BILL", "5818", "online", 3),
+    ("UBER TRIP", "4121", "online", 3),
+    ("LYFT RIDE", "4121", "online", 1),
+    ("DOORDASH", "5812", "online", 2),
+    ("EBAY O*", "5999", "online", 1),
+    ("ETSY.COM", "5999", "online", 1),
+    ("STEAMGAMES.COM", "5816", "online", 1),
+    ("ATM WITHDRAWAL", "6011", "atm", 5),
+    ("ATM CHASE BANK", "6011", "atm", 2),
+    ("PAYROLL ACME CORP", "", "ach_in", 2),
+    ("IRS TREAS 310 TAX REF", "", "ach_in", 0.3),
+    ("CITY WATER UTILITY", "4900", "ach_out", 1),
+    ("PG&E WEB ONLINE", "4900", "ach_out", 1),
+    ("STATE FARM INSURANCE", "6300", "ach_out", 1),
+    ("MORTGAGE PMT WELLS", "", "ach_out", 1),
+    ("ZELLE PAYMENT", "4829", "p2p", 2),
+    ("VENMO", "4829", "p2p", 2),
+    ("", "", "p2p", 1),
 )
 _NAMES = v.text_table([m[0] for m in MERCHANTS])
 _MCCS = v.text_table([m[1] for m in MERCHANTS])
@@ -137,8 +165,9 @@ def _fresh(seed: int, day: dt.date, sequence: int | None, chunk: int, row: np.nd
         posted_day=np.full(n, day_n, dtype=np.int64),
         amount=_amounts(g, kind),
         debit_credit=_debit_credit(g, kind),
-        currency=np.where(np.isin(kind, ["store", "online", "atm"]),
-                          g.choice(len(CURRENCIES), size=n, p=_CURRENCY_P), 0),
+        currency=np.where(
+            np.isin(kind, ["store", "online", "atm"]), g.choice(len(CURRENCIES), size=n, p=_CURRENCY_P), 0
+        ),
         merchant=merchant,
         store=np.where(store_like & (g.random(n) < 0.6), g.integers(1, 10_000, n), 0),
         no_mcc=g.random(n) < 0.03,
@@ -166,8 +195,9 @@ def _debit_credit(g: np.random.Generator, kind: np.ndarray) -> np.ndarray:
     return np.where(kind == "ach_in", 1, np.where(kind == "ach_out", 0, credit.astype(np.int64)))
 
 
-def derived_chunks(seed: int, base: BaseFile, day: dt.date, update_fraction: float,
-                   delete_fraction: float) -> Iterator[Rows]:
+def derived_chunks(
+    seed: int, base: BaseFile, day: dt.date, update_fraction: float, delete_fraction: float
+) -> Iterator[Rows]:
     """Rows of ``base`` re-sent on ``day``: a fraction as updates (U), a fraction as deletes (D).
 
     Each base row has a fixed point ``u`` in [0, 1) (golden-ratio sequence: near-exact fractions, spread
@@ -196,8 +226,9 @@ def _as_updates(rows: Rows, delete: np.ndarray, g: np.random.Generator, day_n: i
     """Settle pending rows, reverse a few, adjust some amounts; deletes re-send the row unchanged."""
     n = len(rows)
     settle = np.where(g.random(n) < 0.85, POSTED, REVERSED)
-    status = np.where(rows.status == PENDING, settle,
-                      np.where((rows.status == POSTED) & (g.random(n) < 0.1), REVERSED, rows.status))
+    status = np.where(
+        rows.status == PENDING, settle, np.where((rows.status == POSTED) & (g.random(n) < 0.1), REVERSED, rows.status)
+    )
     factor = np.where(g.random(n) < 0.4, g.uniform(0.8, 1.25, n), 1.0)
     amount = np.clip(np.rint(rows.amount * factor).astype(np.int64), 0, 999_999_999_999)
     return replace(
@@ -225,8 +256,7 @@ def card_numbers(seed: int, card: np.ndarray) -> pa.StringArray:
     mc, amex, discover = (brand >= 55) & (brand < 80), (brand >= 80) & (brand < 88), (brand >= 88) & (brand < 93)
     payload[rows, first] = np.select([mc, amex, discover], [5, 3, 6], 4)
     bits = (h1 >> np.uint64(8)).astype(np.int64)
-    second = np.select([mc, amex, discover], [1 + bits % 5, np.where(bits % 2 == 1, 7, 4), 0],
-                       payload[rows, first + 1])
+    second = np.select([mc, amex, discover], [1 + bits % 5, np.where(bits % 2 == 1, 7, 4), 0], payload[rows, first + 1])
     payload[rows, first + 1] = second
     payload[discover, first[discover] + 2] = 1
     payload[discover, first[discover] + 3] = 1
@@ -259,8 +289,12 @@ def format_lines(book: CardBook, rows: Rows) -> pa.StringArray:
     suffix = pc.if_else(pc.greater(pa.array(rows.store), 0), pc.binary_join_element_wise(" #", store, ""), "")
     merchant = pc.binary_join_element_wise(_NAMES.take(rows.merchant), suffix, "")
     mcc = pc.if_else(pa.array(rows.no_mcc), "", _MCCS.take(rows.merchant))
-    ts = v.yyyymmdd(rows.ts_day) * 1_000_000 + (rows.ts_sec // 3600) * 10_000 + (rows.ts_sec // 60 % 60) * 100 \
+    ts = (
+        v.yyyymmdd(rows.ts_day) * 1_000_000
+        + (rows.ts_sec // 3600) * 10_000
+        + (rows.ts_sec // 60 % 60) * 100
         + rows.ts_sec % 60
+    )
     card = pa.array(rows.card)
     columns = [
         "D",

@@ -85,8 +85,9 @@ def read_stage(
     column = contract.partition_column
     partitioning = ds.partitioning(pa.schema([pa.field(column, pa.date32())]), flavor="hive")
     dataset_schema = parquet_schema(contract).append(pa.field(column, pa.date32()))
-    dataset = ds.dataset(base, schema=dataset_schema, format="parquet", filesystem=filesystem,
-                         partitioning=partitioning)
+    dataset = ds.dataset(
+        base, schema=dataset_schema, format="parquet", filesystem=filesystem, partitioning=partitioning
+    )
     condition = None
     if start is not None:
         condition = ds.field(column) >= pa.scalar(start, pa.date32())

@@ -229,7 +229,7 @@ class S3Zone(Zone):
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=base + prefix)
         for page in pages:
-            keys += [obj["Key"][len(base):] for obj in page.get("Contents", [])]
+            keys += [obj["Key"][len(base) :] for obj in page.get("Contents", [])]
         return sorted(k for k in keys if not _hidden(k))
 
     def delete(self, key: str) -> None:

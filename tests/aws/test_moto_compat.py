@@ -85,9 +85,7 @@ def test_lambda_task_runs_handler_in_process(lambda_dir: Path) -> None:
 def test_handler_exception_is_a_function_error_caught_by_name(lambda_dir: Path) -> None:
     with emulated_aws(lambda_dir) as aws:
         arn = aws.create_function("tiny-reject", "tiny.reject")
-        task = lambda_task(
-            arn, Catch=[{"ErrorEquals": ["BadFile"], "ResultPath": "$.error", "Next": "Caught"}]
-        )
+        task = lambda_task(arn, Catch=[{"ErrorEquals": ["BadFile"], "ResultPath": "$.error", "Next": "Caught"}])
         definition = {"StartAt": "Reject", "States": {"Reject": {**task, "End": True}, "Caught": CAUGHT}}
         described = run(aws, definition, {"x": 7})
     assert described["status"] == "SUCCEEDED"

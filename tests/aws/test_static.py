@@ -48,9 +48,7 @@ def sample(name: str) -> str:
     if name.endswith("Bucket.Arn"):
         return f"arn:aws:s3:::fintech-etl-{name.removesuffix('Bucket.Arn').lower()}"
     if name.endswith("Function.Arn"):
-        return (
-            f"arn:aws:lambda:us-east-1:123456789012:function:fintech-etl-{name.removesuffix('Function.Arn')}"
-        )
+        return f"arn:aws:lambda:us-east-1:123456789012:function:fintech-etl-{name.removesuffix('Function.Arn')}"
     raise KeyError(f"no sample value for placeholder {name}")
 
 
@@ -76,9 +74,7 @@ def test_cfn_lint_passes_on_template() -> None:
 
 
 def test_cfn_lint_catches_a_template_error() -> None:
-    broken = TEMPLATE.read_text().replace(
-        "RoleArn: !GetAtt StepFunctionsRole.Arn", "RoleArn: !GetAtt NoSuchRole.Arn"
-    )
+    broken = TEMPLATE.read_text().replace("RoleArn: !GetAtt StepFunctionsRole.Arn", "RoleArn: !GetAtt NoSuchRole.Arn")
     assert broken != TEMPLATE.read_text()
     problems = cfn_lint(broken)
     assert any("NoSuchRole" in problem for problem in problems), problems
@@ -118,9 +114,7 @@ def tasks() -> dict[str, dict[str, Any]]:
 def test_every_task_has_timeout_retry_and_catch_all() -> None:
     for name, state in tasks().items():
         assert state.get("TimeoutSeconds", 0) > 0, name
-        assert state["Retry"] and all(
-            r["MaxDelaySeconds"] > 0 and r["BackoffRate"] > 1 for r in state["Retry"]
-        )
+        assert state["Retry"] and all(r["MaxDelaySeconds"] > 0 and r["BackoffRate"] > 1 for r in state["Retry"])
         assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.ALL"]], name
 
 
@@ -134,9 +128,7 @@ def test_every_lambda_task_retries_lambda_service_errors() -> None:
     for name, state in tasks().items():
         if state["Resource"] == "arn:aws:states:::lambda:invoke":
             assert transient <= {e for r in state["Retry"] for e in r["ErrorEquals"]}, name
-    assert "TransientDatabaseError" in {
-        e for r in tasks()["LoadToDatabase"]["Retry"] for e in r["ErrorEquals"]
-    }
+    assert "TransientDatabaseError" in {e for r in tasks()["LoadToDatabase"]["Retry"] for e in r["ErrorEquals"]}
 
 
 def test_definition_is_jsonpath_only() -> None:
@@ -190,9 +182,7 @@ def test_least_privilege_check_catches_service_wildcards_and_unscoped_resources(
     assert check_policy(any_function) == [
         "statement S: unscoped resource 'arn:aws:lambda:us-east-1:1:function:*' for lambda:InvokeFunction"
     ]
-    not_action = {
-        "Statement": [{"Effect": "Allow", "NotAction": "iam:PassRole", "Resource": "arn:aws:s3:::b"}]
-    }
+    not_action = {"Statement": [{"Effect": "Allow", "NotAction": "iam:PassRole", "Resource": "arn:aws:s3:::b"}]}
     assert check_policy(not_action) == ["statement 0: NotAction with Allow grants everything not listed"]
     eni = "arn:aws:ec2:us-east-1:123456789012:network-interface/*"
     vpc = {"Statement": [{"Effect": "Allow", "Action": "ec2:CreateNetworkInterface", "Resource": eni}]}
@@ -216,9 +206,7 @@ def unsub(value: Any) -> Any:
 
 def test_template_inlines_exactly_the_policy_documents() -> None:
     roles = {
-        name: resource
-        for name, resource in template()["Resources"].items()
-        if resource["Type"] == "AWS::IAM::Role"
+        name: resource for name, resource in template()["Resources"].items() if resource["Type"] == "AWS::IAM::Role"
     }
     used = {}
     for name, role in roles.items():

@@ -21,16 +21,37 @@ LOADED = dt.datetime(2024, 1, 3, 4, 5, 6, 789000, tzinfo=dt.UTC)
 LINEAGE = Lineage(dt.date(2024, 1, 2), "/landing/transactions_20240102.dat", "exec-1", LOADED)
 
 TXN = {
-    "record_type": "D", "transaction_id": "T-1", "account_id": "000000000001", "card_number": CARD,
-    "transaction_ts": "20240102030405", "posted_date": "20240102", "amount": "000000012345",
-    "debit_credit": "D", "currency": "USD", "merchant_name": "ACME STORE", "mcc": "5411", "channel": "POS",
-    "status": "POSTED", "action": "A",
+    "record_type": "D",
+    "transaction_id": "T-1",
+    "account_id": "000000000001",
+    "card_number": CARD,
+    "transaction_ts": "20240102030405",
+    "posted_date": "20240102",
+    "amount": "000000012345",
+    "debit_credit": "D",
+    "currency": "USD",
+    "merchant_name": "ACME STORE",
+    "mcc": "5411",
+    "channel": "POS",
+    "status": "POSTED",
+    "action": "A",
 }
 ACCT = {
-    "record_type": "D", "account_id": "000000000001", "customer_id": "0000000001", "product_code": "CCPL",
-    "open_date": "20200101", "account_status": "A", "balance_sign": "+", "current_balance": "000000012345",
-    "credit_limit": "000000100000", "available_credit": "000000087655", "minimum_payment_due": "000000002500",
-    "payment_due_date": "20240125", "days_past_due": "000", "apr": "24990", "filler": " " * 19,
+    "record_type": "D",
+    "account_id": "000000000001",
+    "customer_id": "0000000001",
+    "product_code": "CCPL",
+    "open_date": "20200101",
+    "account_status": "A",
+    "balance_sign": "+",
+    "current_balance": "000000012345",
+    "credit_limit": "000000100000",
+    "available_credit": "000000087655",
+    "minimum_payment_due": "000000002500",
+    "payment_due_date": "20240125",
+    "days_past_due": "000",
+    "apr": "24990",
+    "filler": " " * 19,
 }
 
 
@@ -52,8 +73,14 @@ def run(feed: str, *overrides: dict[str, str]) -> list[dict]:
 
 @pytest.mark.parametrize(
     ("digits", "expected"),
-    [("0", "0.00"), ("000000000000", "0.00"), ("1", "0.01"), ("000000012345", "123.45"),
-     ("999999999999", "9999999999.99"), ("100", "1.00")],
+    [
+        ("0", "0.00"),
+        ("000000000000", "0.00"),
+        ("1", "0.01"),
+        ("000000012345", "123.45"),
+        ("999999999999", "9999999999.99"),
+        ("100", "1.00"),
+    ],
 )
 def test_amount_is_exact_decimal(digits: str, expected: str) -> None:
     (row,) = run("transactions", {"amount": digits, "debit_credit": "C"})
@@ -63,8 +90,7 @@ def test_amount_is_exact_decimal(digits: str, expected: str) -> None:
 
 
 def test_debits_are_negative_and_credits_positive() -> None:
-    debit, credit = run("transactions", {"debit_credit": "D"},
-                        {"debit_credit": "C", "amount": "999999999999"})
+    debit, credit = run("transactions", {"debit_credit": "D"}, {"debit_credit": "C", "amount": "999999999999"})
     assert debit["amount"] == Decimal("123.45")
     assert debit["signed_amount"] == Decimal("-123.45")
     assert credit["signed_amount"] == Decimal("9999999999.99")
@@ -89,8 +115,7 @@ def test_empty_optional_strings_become_null_and_text_is_kept() -> None:
 
 
 def test_card_is_masked_and_record_type_dropped() -> None:
-    rows = run("transactions", {"card_number": CARD}, {"card_number": "5500005555555559"},
-               {"card_number": CARD})
+    rows = run("transactions", {"card_number": CARD}, {"card_number": "5500005555555559"}, {"card_number": CARD})
     expected = hmac.new(KEY, CARD.encode(), hashlib.sha256).hexdigest()
     assert rows[0]["card_last4"] == "1111" and rows[1]["card_last4"] == "5559"
     assert rows[0]["card_token"] == rows[2]["card_token"] == expected
@@ -125,8 +150,11 @@ def test_unparsable_text_becomes_null_instead_of_crashing() -> None:
 
 
 def test_signed_balances_and_implied_decimals() -> None:
-    neg, pos = run("account_summary", {"balance_sign": "-", "current_balance": "999999999999"},
-                   {"balance_sign": "+", "current_balance": "000000000000", "apr": "00001"})
+    neg, pos = run(
+        "account_summary",
+        {"balance_sign": "-", "current_balance": "999999999999"},
+        {"balance_sign": "+", "current_balance": "000000000000", "apr": "00001"},
+    )
     assert neg["current_balance"] == Decimal("-9999999999.99")
     assert pos["current_balance"] == Decimal("0.00")
     assert neg["apr"] == Decimal("24.990") and pos["apr"] == Decimal("0.001")
@@ -137,15 +165,17 @@ def test_signed_balances_and_implied_decimals() -> None:
 
 @pytest.mark.parametrize(
     ("sign", "balance", "limit", "expected"),
-    [("+", "000000012345", "000000100000", "0.1235"),  # 0.12345 rounds half away from zero
-     ("-", "000000012345", "000000100000", "-0.1235"),
-     ("+", "000000000100", "000000003200", "0.0313"),  # 1/32 = 0.03125
-     ("-", "000000000100", "000000003200", "-0.0313"),
-     ("+", "000000000100", "000000000300", "0.3333"),
-     ("+", "000000000200", "000000000300", "0.6667"),
-     ("+", "000000000000", "000000100000", "0.0000"),
-     ("+", "999999999999", "000000000001", "999999999999.0000"),
-     ("+", "000000012345", "000000000000", None)],  # zero limit: no utilization
+    [
+        ("+", "000000012345", "000000100000", "0.1235"),  # 0.12345 rounds half away from zero
+        ("-", "000000012345", "000000100000", "-0.1235"),
+        ("+", "000000000100", "000000003200", "0.0313"),  # 1/32 = 0.03125
+        ("-", "000000000100", "000000003200", "-0.0313"),
+        ("+", "000000000100", "000000000300", "0.3333"),
+        ("+", "000000000200", "000000000300", "0.6667"),
+        ("+", "000000000000", "000000100000", "0.0000"),
+        ("+", "999999999999", "000000000001", "999999999999.0000"),
+        ("+", "000000012345", "000000000000", None),
+    ],  # zero limit: no utilization
 )
 def test_utilization_exact(sign: str, balance: str, limit: str, expected: str | None) -> None:
     (row,) = run("account_summary", {"balance_sign": sign, "current_balance": balance, "credit_limit": limit})
@@ -154,8 +184,17 @@ def test_utilization_exact(sign: str, balance: str, limit: str, expected: str | 
 
 @pytest.mark.parametrize(
     ("days", "label"),
-    [("000", "current"), ("001", "1-29"), ("029", "1-29"), ("030", "30-59"), ("059", "30-59"),
-     ("060", "60-89"), ("089", "60-89"), ("090", "90+"), ("999", "90+")],
+    [
+        ("000", "current"),
+        ("001", "1-29"),
+        ("029", "1-29"),
+        ("030", "30-59"),
+        ("059", "30-59"),
+        ("060", "60-89"),
+        ("089", "60-89"),
+        ("090", "90+"),
+        ("999", "90+"),
+    ],
 )
 def test_delinquency_bucket_boundaries(days: str, label: str) -> None:
     (row,) = run("account_summary", {"days_past_due": days})
@@ -191,8 +230,7 @@ def test_empty_batch_keeps_the_schema(feed: str) -> None:
 def test_transform_table_over_several_batches() -> None:
     contract = load_contract("transactions")
     table = pa.Table.from_batches(
-        [raw("transactions", {"transaction_id": "A"}),
-         raw("transactions", {"transaction_id": "B", "amount": "5"})]
+        [raw("transactions", {"transaction_id": "A"}), raw("transactions", {"transaction_id": "B", "amount": "5"})]
     )
     out = transform_table(table, contract, LINEAGE, CardMasker(KEY))
     assert out.schema == stage_schema(contract)

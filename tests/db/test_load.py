@@ -40,9 +40,7 @@ def test_day_one_inserts_everything_exactly(conn: psycopg.Connection, transactio
     assert conn.execute("SHOW work_mem").fetchone() == ("4MB",)  # the load's SET LOCAL did not leak
 
 
-def test_day_two_updates_deletes_and_unchanged_are_exact(
-    conn: psycopg.Connection, transactions: Contract
-) -> None:
+def test_day_two_updates_deletes_and_unchanged_are_exact(conn: psycopg.Connection, transactions: Contract) -> None:
     run(conn, transactions, [txn("T1"), txn("T2"), txn("T3"), txn("T4")], "day1")
     day2 = [
         txn("T1", "U", day=2, amount="50.00", status="REVERSED"),  # changed -> updated
@@ -72,9 +70,7 @@ def test_day_two_updates_deletes_and_unchanged_are_exact(
     assert stored["T5"]["amount"] == Decimal("7.00")
 
 
-def test_same_file_again_is_skipped_and_changes_nothing(
-    conn: psycopg.Connection, transactions: Contract
-) -> None:
+def test_same_file_again_is_skipped_and_changes_nothing(conn: psycopg.Connection, transactions: Contract) -> None:
     run(conn, transactions, [txn("T1"), txn("T2")], "day1")
     before = table_rows(conn, transactions)
     again = run(conn, transactions, [txn("T1", amount="1.00"), txn("T3")], "day1")
@@ -112,9 +108,7 @@ def test_ledger_row_records_the_counts(conn: psycopg.Connection, transactions: C
     assert row["finished_at"] >= row["started_at"]
 
 
-def test_failure_after_copy_leaves_nothing_and_retry_succeeds(
-    conn: psycopg.Connection, transactions: Contract
-) -> None:
+def test_failure_after_copy_leaves_nothing_and_retry_succeeds(conn: psycopg.Connection, transactions: Contract) -> None:
     def boom(_: psycopg.Connection) -> None:
         raise RuntimeError("injected failure after COPY")
 
@@ -165,9 +159,7 @@ def test_concurrent_loads_of_one_file_load_it_once(db_url: str, transactions: Co
     first.start()
     with psycopg.connect(db_url, autocommit=True) as c:  # the first holds the lock before the second starts
         for _ in range(600):
-            if c.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()[
-                0
-            ]:
+            if c.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()[0]:
                 break
             threading.Event().wait(0.05)
     second = threading.Thread(target=worker, args=("second", None))
@@ -203,9 +195,7 @@ def test_repeated_keys_in_a_file_last_row_wins(conn: psycopg.Connection, transac
     )
 
 
-def test_unique_keys_flag_trusts_the_caller_but_fails_safely(
-    conn: psycopg.Connection, transactions: Contract
-) -> None:
+def test_unique_keys_flag_trusts_the_caller_but_fails_safely(conn: psycopg.Connection, transactions: Contract) -> None:
     with pytest.raises(psycopg.errors.UniqueViolation):
         run(conn, transactions, [txn("K1"), txn("K1")], "dup", unique_keys=True)
     assert table_rows(conn, transactions) == []
@@ -227,9 +217,7 @@ def test_empty_string_and_null_stay_apart(conn: psycopg.Connection, transactions
     }
 
 
-def test_feed_without_action_upserts_on_composite_key(
-    conn: psycopg.Connection, account_summary: Contract
-) -> None:
+def test_feed_without_action_upserts_on_composite_key(conn: psycopg.Connection, account_summary: Contract) -> None:
     day1 = [summary("000000000001"), summary("000000000002", payment_due_date=None, utilization=None)]
     assert run(conn, account_summary, day1, "s1").inserted == 2
     again = [
@@ -285,9 +273,7 @@ def test_record_rejected_and_ledger_rows(conn: psycopg.Connection) -> None:
         error="T001: count differs",
         **common,
     )
-    ledger.record_rejected(
-        conn, file_name="b.dat", sha256="b" * 64, status=LedgerStatus.FAILED, error="boom", **common
-    )
+    ledger.record_rejected(conn, file_name="b.dat", sha256="b" * 64, status=LedgerStatus.FAILED, error="boom", **common)
     with pytest.raises(ValueError, match="REJECTED or FAILED"):
         ledger.record_rejected(conn, file_name="c.dat", sha256="c" * 64, status=LedgerStatus.LOADED, **common)
     rows = ledger.ledger_rows(conn, 10)

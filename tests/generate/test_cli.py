@@ -11,8 +11,9 @@ runner = CliRunner()
 
 
 def test_generate_prints_the_path_and_writes_the_file(tmp_path):
-    result = runner.invoke(app, ["generate", "transactions", "--date", "2024-03-01", "--rows", "25",
-                                 "--seed", "4", "-o", str(tmp_path)])
+    result = runner.invoke(
+        app, ["generate", "transactions", "--date", "2024-03-01", "--rows", "25", "--seed", "4", "-o", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     path = tmp_path / "transactions_20240301.dat"
     assert result.stdout.strip() == str(path)
@@ -20,15 +21,44 @@ def test_generate_prints_the_path_and_writes_the_file(tmp_path):
 
 
 def test_generate_corrupt_and_next_day(tmp_path):
-    result = runner.invoke(app, ["generate", "account_summary", "--date", "2024-03-01", "--rows", "5",
-                                 "--corrupt", "t002", "-o", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "account_summary",
+            "--date",
+            "2024-03-01",
+            "--rows",
+            "5",
+            "--corrupt",
+            "t002",
+            "-o",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     runner.invoke(app, ["generate", "transactions", "--date", "2024-03-01", "--rows", "40", "-o", str(tmp_path)])
-    result = runner.invoke(app, ["generate", "transactions", "--date", "2024-03-02", "--rows", "3",
-                                 "--updates-of", "2024-03-01:40", "-o", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "transactions",
+            "--date",
+            "2024-03-02",
+            "--rows",
+            "3",
+            "--updates-of",
+            "2024-03-01:40",
+            "-o",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    actions = [line.split(b"|")[13] for line in (tmp_path / "transactions_20240302.dat").read_bytes().splitlines()
-               if line.startswith(b"D|")]
+    actions = [
+        line.split(b"|")[13]
+        for line in (tmp_path / "transactions_20240302.dat").read_bytes().splitlines()
+        if line.startswith(b"D|")
+    ]
     assert actions.count(b"A") == 3 and actions.count(b"U") == 10
 
 

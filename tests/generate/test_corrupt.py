@@ -47,8 +47,9 @@ def test_corruption_in_a_multi_chunk_file(tmp_path, feed, rule):
 @pytest.mark.parametrize("rule", ["R003", "S005", "T001"])
 def test_corruption_of_a_next_day_file(tmp_path, rule):
     base = BaseFile(DAY, 400)
-    path = generate("transactions", DAY + dt.timedelta(days=1), rows=50, seed=6, corrupt=rule,
-                    updates_of=base, out_dir=tmp_path)
+    path = generate(
+        "transactions", DAY + dt.timedelta(days=1), rows=50, seed=6, corrupt=rule, updates_of=base, out_dir=tmp_path
+    )
     assert set(validate_file(path).errors) == {rule}
 
 

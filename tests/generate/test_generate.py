@@ -46,9 +46,18 @@ def test_transactions_layout_and_trailer(small_files):
 def test_transactions_field_formats(small_files):
     details = transaction_fields(small_files["transactions"])
     patterns = {
-        1: r"[A-Za-z0-9-]{1,36}", 2: r"\d{12}", 3: r"\d{13,19}", 4: r"2024(0228|0229|0301)\d{6}", 5: r"20240301",
-        6: r"\d{12}", 7: r"[DC]", 8: r"[A-Z]{3}", 10: r"(\d{4})?", 11: r"POS|ECOM|ATM|ACH|P2P",
-        12: r"POSTED|PENDING|REVERSED", 13: r"[AUD]",
+        1: r"[A-Za-z0-9-]{1,36}",
+        2: r"\d{12}",
+        3: r"\d{13,19}",
+        4: r"2024(0228|0229|0301)\d{6}",
+        5: r"20240301",
+        6: r"\d{12}",
+        7: r"[DC]",
+        8: r"[A-Z]{3}",
+        10: r"(\d{4})?",
+        11: r"POS|ECOM|ATM|ACH|P2P",
+        12: r"POSTED|PENDING|REVERSED",
+        13: r"[AUD]",
     }
     for d in details:
         for index, pattern in patterns.items():
@@ -116,8 +125,9 @@ def test_account_summary_values_cover_every_case(small_files):
 
 def test_accounts_keep_identity_across_days_and_join_transactions(tmp_path):
     one = records(generate("account_summary", DAY, rows=400, seed=9, out_dir=tmp_path / "1"))[1:-1]
-    two = records(generate("account_summary", DAY + dt.timedelta(days=1), rows=400, seed=9,
-                           out_dir=tmp_path / "2"))[1:-1]
+    two = records(generate("account_summary", DAY + dt.timedelta(days=1), rows=400, seed=9, out_dir=tmp_path / "2"))[
+        1:-1
+    ]
     assert [d[1:36] for d in one] == [d[1:36] for d in two]  # ids, customer, product, open date, status
     assert [d[37:49] for d in one] != [d[37:49] for d in two]  # balances move
     tx = transaction_fields(generate("transactions", DAY, rows=4000, seed=9, out_dir=tmp_path / "t"))
@@ -189,7 +199,6 @@ def test_account_summary_has_no_luhn_rule_nor_updates(tmp_path):
         generate("account_summary", DAY, rows=10, corrupt="R006", out_dir=tmp_path)
     with pytest.raises(ValueError, match="transactions only"):
         generate("account_summary", DAY, rows=10, updates_of=BaseFile(DAY, 10), out_dir=tmp_path)
-
 
 
 def test_card_numbers_cover_every_brand_length_and_pass_luhn():

@@ -26,11 +26,23 @@ LOADED = dt.datetime(2024, 1, 4, tzinfo=dt.UTC)
 def staged(day: dt.date, ids: list[str], amount: str = "000000012345") -> pa.RecordBatch:
     """Transformed transactions of one business date."""
     rows = [
-        {"record_type": "D", "transaction_id": i, "account_id": "000000000001",
-         "card_number": "4111111111111111",
-         "transaction_ts": "20240102030405", "posted_date": "20240102", "amount": amount, "debit_credit": "D",
-         "currency": "USD", "merchant_name": "", "mcc": "5411", "channel": "POS", "status": "POSTED",
-         "action": "A", "_line": n + 2}
+        {
+            "record_type": "D",
+            "transaction_id": i,
+            "account_id": "000000000001",
+            "card_number": "4111111111111111",
+            "transaction_ts": "20240102030405",
+            "posted_date": "20240102",
+            "amount": amount,
+            "debit_credit": "D",
+            "currency": "USD",
+            "merchant_name": "",
+            "mcc": "5411",
+            "channel": "POS",
+            "status": "POSTED",
+            "action": "A",
+            "_line": n + 2,
+        }
         for n, i in enumerate(ids)
     ]
     raw = pa.RecordBatch.from_pylist(rows, schema=raw_schema(TXN))
@@ -60,8 +72,10 @@ def test_reprocess_overwrites_its_own_file(tmp_path: Path) -> None:
     write_stage(stage, TXN, DAY2, "transactions_20240102_02", [staged(DAY2, ["z"])])
     write_stage(stage, TXN, DAY2, "transactions_20240102", [staged(DAY2, ["a"], amount="1")])
     folder = tmp_path / "stage/transactions/business_date=2024-01-02"
-    assert sorted(p.name for p in folder.iterdir()) == ["transactions_20240102.parquet",
-                                                        "transactions_20240102_02.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "transactions_20240102.parquet",
+        "transactions_20240102_02.parquet",
+    ]
     table = read_stage(stage, TXN).sort_by("transaction_id")
     assert table.column("transaction_id").to_pylist() == ["a", "z"]
     assert table.column("amount").to_pylist()[0] == Decimal("0.01")
@@ -111,7 +125,8 @@ def test_partition_mismatch_is_refused(tmp_path: Path) -> None:
 
 def test_stage_key() -> None:
     assert stage_key(ACCT, DAY1, "account_summary_20240101") == (
-        "account_summary/business_date=2024-01-01/account_summary_20240101.parquet")
+        "account_summary/business_date=2024-01-01/account_summary_20240101.parquet"
+    )
 
 
 def test_s3_stage_round_trip(moto_server: str) -> None:

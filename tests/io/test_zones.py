@@ -58,8 +58,7 @@ def test_put_read_list_size_checksum_delete(make_zone: Callable[[str], Zone], tm
     assert z.sha256("transactions/2024-01-02/in.dat") == hashlib.sha256(DATA).hexdigest()
     with z.open_read("transactions/2024-01-02/in.dat") as stream:
         assert stream.read() == DATA
-    assert z.list("transactions/") == ["transactions/2024-01-02/in.dat",
-                                       "transactions/2024-01-02/in.dat.report.json"]
+    assert z.list("transactions/") == ["transactions/2024-01-02/in.dat", "transactions/2024-01-02/in.dat.report.json"]
     assert sorted(z.list()) == sorted([*z.list("transactions/"), "other/x.dat"])
     z.delete("other/x.dat")
     assert not z.exists("other/x.dat")
@@ -94,8 +93,11 @@ def test_move_never_overwrites(make_zone: Callable[[str], Zone]) -> None:
     for n in range(3):
         raw.put_bytes(DATA + bytes([n]), "f.dat")
         finals.append(move(raw, "f.dat", error, "transactions/2024-01-02/f.dat"))
-    assert finals == ["transactions/2024-01-02/f.dat", "transactions/2024-01-02/f.1.dat",
-                      "transactions/2024-01-02/f.2.dat"]
+    assert finals == [
+        "transactions/2024-01-02/f.dat",
+        "transactions/2024-01-02/f.1.dat",
+        "transactions/2024-01-02/f.2.dat",
+    ]
     for n, key in enumerate(finals):
         with error.open_read(key) as stream:
             assert stream.read() == DATA + bytes([n])
