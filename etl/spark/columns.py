@@ -14,7 +14,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from etl.contract import BucketDerivation, Contract, FieldSpec, FieldType, NegateIf, NotEqual, Ratio
+from etl.contract import BucketDerivation, Derivation, FieldSpec, FieldType, NegateIf, NotEqual, Ratio
 from etl.schema import RATIO_PRECISION
 
 HMAC_BLOCK = 64  # SHA-256 block size in bytes
@@ -156,7 +156,7 @@ def bucket_column(source: Column, derivation: BucketDerivation) -> Column:
     return label.otherwise(F.lit(last.label))
 
 
-def derived_column(derivation, contract: Contract, types: dict[str, T.DataType]) -> Column:
+def derived_column(derivation: Derivation, types: dict[str, T.DataType]) -> Column:
     """The expression of one contract derivation over the typed detail columns."""
     if isinstance(derivation, NegateIf):
         source = F.col(quoted(derivation.source))
@@ -169,7 +169,7 @@ def derived_column(derivation, contract: Contract, types: dict[str, T.DataType])
         return decimal_from_unscaled(F.expr(sql), RATIO_PRECISION, derivation.scale)
     if isinstance(derivation, BucketDerivation):
         return bucket_column(F.col(quoted(derivation.source)), derivation)
-    raise TypeError(f"{contract.feed}: unsupported derivation {derivation!r}")
+    raise TypeError(f"unsupported derivation {derivation!r}")
 
 
 def delimiter_regex(delimiter: str) -> str:

@@ -115,7 +115,7 @@ def transform_file(spark: SparkSession, path: str, contract: Contract, lineage: 
     configure(spark)
     typed = typed_fields(raw_fields(read_detail_lines(spark, path, contract), contract), contract, pan_key)
     types = {f.name: C.spark_type(field_type(f)) for f in contract.fields if f.pii is Pii.none}
-    derived = [C.derived_column(d, contract, types).alias(d.name) for d in contract.derived]
+    derived = [C.derived_column(d, types).alias(d.name) for d in contract.derived]
     lineage_columns = [
         F.lit(lineage.business_date).cast(T.DateType()).alias("business_date"),
         F.lit(lineage.source_file).alias("source_file"),
