@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
@@ -75,9 +76,14 @@ def spark_session(app_name: str = "fintech-etl") -> SparkSession:
     return configure(spark)
 
 
+def literal_path(path: str) -> str:
+    """``path`` with Hadoop glob characters escaped, so a file named ``a[1].dat`` is read as itself."""
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", path)
+
+
 def read_detail_lines(spark: SparkSession, path: str, contract: Contract) -> DataFrame:
     """Detail lines of the file, one ``_value`` each (BOM removed; CRLF and blank lines handled)."""
-    lines = spark.read.text(path).select(F.regexp_replace("value", "^\ufeff", "").alias(LINE))
+    lines = spark.read.text(literal_path(path)).select(F.regexp_replace("value", "^\ufeff", "").alias(LINE))
     detail = contract.record_types.detail
     if contract.format == "delimited":
         record_type = F.split(LINE, C.delimiter_regex(contract.delimiter), 2).getItem(0)
@@ -169,6 +175,6 @@ def run_job(spark: SparkSession, *, source: str, stage_uri: str, execution_name:
     lineage = StageLineage(day, name, execution_name, loaded_at or dt.datetime.now(dt.UTC))
     df = transform_file(spark, source, contract, lineage, key)
     stage_file = write_stage(df, stage_uri, contract, day, PurePosixPath(name).stem)
-    rows = spark.read.parquet(stage_file).count()  # from the parquet footer, no second parse
+    rows = spark.read.parquet(literal_path(stage_file)).count()  # from the parquet footer, no second parse
     return {"feed": contract.feed, "source_file": name, "business_date": day.isoformat(),
             "execution_name": execution_name, "stage_file": stage_file, "rows": rows, "engine": "spark"}

@@ -231,3 +231,13 @@ def test_generic_delimited_contract_with_regex_delimiter(spark, tmp_path):
     assert rows["c"].share == Decimal("0.33")
     assert rows["d"].limit is None and rows["d"].share is None
 
+
+
+def test_paths_with_spaces_plus_and_glob_characters_are_read_literally(spark, tmp_path):
+    folder = tmp_path / "raw dir+1 [x]{a,b}*?"
+    folder.mkdir()
+    path = write_dat(folder / "transactions_20240301.dat", transactions_lines())
+    decoy = tmp_path / "raw dir+1 x"  # what the unescaped glob [x] would match instead
+    decoy.mkdir()
+    write_dat(decoy / "transactions_20240301.dat", transactions_lines(TRANSACTIONS[:1]))
+    assert transform(spark, path, "transactions").count() == len(TRANSACTIONS)
