@@ -224,8 +224,10 @@ class Contract(_Model):
                 if ref not in names:
                     raise ValueError(f"derived.{d.name}: unknown field {ref!r}")
         trailer_names = {f.name for f in self.trailer}
-        for check_name, check in (("record_count", self.checks.record_count),
-                                  ("control_total", self.checks.control_total)):
+        for check_name, check in (
+            ("record_count", self.checks.record_count),
+            ("control_total", self.checks.control_total),
+        ):
             if check.trailer_field not in trailer_names:
                 raise ValueError(f"checks.{check_name}.trailer_field: unknown field {check.trailer_field!r}")
             if check.sum_of and check.sum_of not in names:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from etl.cli import validate
+
 app = typer.Typer(
     name="etl",
     help="Daily fintech batch files from arrival to PostgreSQL: validate, transform, stage, load, archive.",
@@ -11,6 +13,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Configuration comes from ETL_* environment variables; see the README."""
+
+
+validate.register(app)
 
 
 def main() -> None:

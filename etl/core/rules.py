@@ -1,0 +1,33 @@
+"""The validation rule catalogue (DESIGN.md section 4): ids, meanings and which ones reject a file."""
+
+from __future__ import annotations
+
+RULES: dict[str, str] = {
+    "F001": "empty file, or no detail records",
+    "F002": "file name does not match a feed's pattern",
+    "F003": "not decodable in the contract's encoding, or contains NUL bytes",
+    "F004": "duplicate: a file with the same SHA-256 was already loaded",
+    "S001": "first record is not a header",
+    "S002": "last record is not a trailer (truncated file)",
+    "S003": "more than one header or trailer, or one in the middle",
+    "S004": "unknown record type",
+    "S005": "wrong number of fields or wrong record length",
+    "H001": "header feed name differs from the file's feed",
+    "H002": "header business date differs from the file name's date",
+    "H003": "header business date is not a valid date or lies in the future",
+    "T001": "trailer record count differs from the detail records counted",
+    "T002": "trailer control total differs from the computed total",
+    "R001": "required field missing",
+    "R002": "value does not parse as its type",
+    "R003": "value not in the allowed set",
+    "R004": "value does not match the field's pattern or length",
+    "R005": "duplicate primary key inside the file",
+    "R006": "card number fails the Luhn check",
+}
+
+FILE_LEVEL_PREFIXES = ("F", "S", "H", "T")
+
+
+def is_record_rule(rule: str) -> bool:
+    """Record rules (R) may be tolerated up to a contract's reject threshold; the others reject the file."""
+    return rule.startswith("R")

@@ -1,0 +1,364 @@
+"""File validation (DESIGN.md section 4): one streaming pass, a JSON-serialisable report.
+
+The report never carries a field value, so it can never leak a card number: only rule ids, counts, the first
+line numbers, and PII-free messages (header/trailer values and totals, which are not personal data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, PrivateAttr
+
+from etl.contract import Contract, FieldSpec, FieldType, contract_for_file
+from etl.core import checks
+from etl.core.parse import DEFAULT_BLOCK_SIZE, FatalParseError, open_dat, prefetched
+from etl.core.rules import RULES, is_record_rule
+
+MAX_LINES_SHOWN = 10
+
+
+class RuleErrors(BaseModel):
+    """One rule's findings: how many, the first line numbers, and what the rule means."""
+
+    count: int
+    lines: list[int]
+    message: str
+
+
+class Report(BaseModel):
+    """The outcome of validating one file."""
+
+    file: str
+    feed: str | None = None
+    valid: bool = False
+    business_date: dt.date | None = None
+    row_count: int = 0
+    rows_rejected: int = 0
+    size: int = 0
+    sha256: str | None = None
+    control_total: Decimal | None = None
+    trailer_record_count: int | None = None
+    trailer_control_total: Decimal | None = None
+    errors: dict[str, RuleErrors] = {}
+    _rejected_lines: np.ndarray = PrivateAttr(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def rule_counts(self) -> dict[str, int]:
+        return {rule: e.count for rule, e in sorted(self.errors.items())}
+
+    @property
+    def rejected_lines(self) -> np.ndarray:
+        """Line numbers of records dropped under the contract's reject threshold (empty when none)."""
+        return self._rejected_lines
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+@dataclass
+class _Findings:
+    """Accumulates findings per rule while the file streams by."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, list[int]] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
+    record_lines: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, rule: str, lines: list[int] | np.ndarray, message: str | None = None) -> None:
+        lines = np.asarray(lines, dtype=np.int64)
+        if not len(lines):
+            return
+        self.counts[rule] = self.counts.get(rule, 0) + len(lines)
+        shown = self.lines.setdefault(rule, [])
+        if len(shown) < MAX_LINES_SHOWN:
+            shown.extend(int(x) for x in lines[: MAX_LINES_SHOWN - len(shown)])
+        if message and rule not in self.messages:
+            self.messages[rule] = message
+        if is_record_rule(rule):
+            self.record_lines.append(lines)
+
+    def errors(self) -> dict[str, RuleErrors]:
+        return {
+            rule: RuleErrors(
+                count=self.counts[rule],
+                lines=sorted(self.lines.get(rule, [])),
+                message=self.messages.get(rule, RULES[rule]),
+            )
+            for rule in sorted(self.counts)
+        }
+
+
+@dataclass
+class _KeyIndex:
+    """64-bit hashes of every primary key seen, to find duplicates without holding the keys."""
+
+    hashes: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, keys: pa.Array) -> None:
+        self.hashes.append(checks.hash64(keys))
+
+    def candidates(self) -> np.ndarray:
+        if not self.hashes:
+            return np.zeros(0, dtype=np.uint64)
+        allh = np.concatenate(self.hashes)
+        self.hashes.clear()
+        allh.sort()
+        return np.unique(allh[1:][allh[1:] == allh[:-1]])
+
+
+class Validator:
+    """Checks one file against its contract; ``run`` returns the report."""
+
+    def __init__(self, contract: Contract, file_name: str, *, today: dt.date | None = None) -> None:
+        self.contract = contract
+        self.file_name = file_name
+        self.today = today or dt.date.today()
+        self.findings = _Findings()
+        self.keys = _KeyIndex()
+        self.total_units = 0  # control total in the smallest unit (e.g. cents)
+        self.key_fields = [k for k in contract.primary_key if k in contract.field_names]
+
+    def run(self, open_source: Callable[[], BinaryIO], block_size: int = DEFAULT_BLOCK_SIZE) -> Report:
+        with open_source() as stream:
+            reader = open_dat(stream, self.contract, block_size=block_size)
+            for batch in prefetched(reader.batches()):
+                self._check_batch(batch)
+        for problem in reader.problems:
+            self.findings.add(problem.rule, [problem.line], problem.message)
+        fatal = any(p.rule == "F003" for p in reader.problems)
+        if reader.size == 0 or (reader.detail_records == 0 and not fatal):
+            self.findings.add("F001", [0], "empty file" if reader.size == 0 else "no detail records")
+        business_date = self._check_header(reader.header)
+        trailer_count, trailer_total = self._check_trailer(reader.trailer, reader.detail_records)
+        if not fatal:
+            self._check_duplicates(open_source, block_size)
+        return self._report(reader, business_date, trailer_count, trailer_total)
+
+    # --- records ------------------------------------------------------------------------------------
+
+    def _check_batch(self, batch: pa.RecordBatch) -> None:
+        lines = batch.column("_line").to_numpy()
+        failed: dict[str, np.ndarray] = {}
+        for spec in self.contract.fields:
+            if spec.name == "record_type":
+                continue
+            failed[spec.name] = self._check_field(spec, self._value(batch, spec), lines)
+        self._add_total(batch, failed)
+        if self.key_fields:
+            clean = ~np.logical_or.reduce([failed[k] for k in self.key_fields])
+            self.keys.add(pc.filter(self._key(batch), pa.array(clean)))
+
+    def _value(self, batch: pa.RecordBatch, spec: FieldSpec) -> pa.Array:
+        raw = batch.column(spec.name)
+        return pc.utf8_rtrim(raw, characters=" ") if self.contract.format == "fixed_width" else raw
+
+    def _check_field(self, spec: FieldSpec, value: pa.Array, lines: np.ndarray) -> np.ndarray:
+        """Flag each row once, with the first rule it breaks; returns the rows that failed."""
+        empty = checks.to_mask(pc.equal(value, ""))
+        failed = empty.copy() if spec.required else np.zeros(len(value), dtype=bool)
+        self._flag("R001", failed, lines, f"{spec.name}: required value missing")
+        pending = ~empty
+
+        def step(rule: str, bad: np.ndarray, message: str) -> None:
+            nonlocal pending
+            hit = bad & pending
+            self._flag(rule, hit, lines, message)
+            failed[hit] = True
+            pending = pending & ~hit
+
+        if spec.max_length is not None:
+            step(
+                "R004",
+                pc.utf8_length(value).to_numpy(zero_copy_only=False) > spec.max_length,
+                f"{spec.name}: longer than {spec.max_length} characters",
+            )
+        if spec.pattern is not None:
+            step("R004", ~checks.matches(value, spec.pattern), f"{spec.name}: does not match {spec.pattern}")
+        if spec.allowed is not None:
+            step(
+                "R003",
+                ~checks.to_mask(pc.is_in(value, pa.array(spec.allowed))),
+                f"{spec.name}: not one of {', '.join(spec.allowed)}",
+            )
+        parse_check = {
+            FieldType.date: checks.bad_date,
+            FieldType.timestamp: checks.bad_timestamp,
+            FieldType.integer: checks.bad_digits,
+            FieldType.decimal: checks.bad_digits,
+        }.get(spec.type)
+        if parse_check is not None and pending.any():
+            step("R002", parse_check(value), f"{spec.name}: not a valid {spec.type.value}")
+        if spec.luhn and pending.any():
+            step("R006", checks.luhn_fails(value), f"{spec.name}: fails the Luhn check")
+        return failed
+
+    def _flag(self, rule: str, mask: np.ndarray, lines: np.ndarray, message: str) -> None:
+        if mask.any():
+            self.findings.add(rule, lines[mask], message)
+
+    def _add_total(self, batch: pa.RecordBatch, failed: dict[str, np.ndarray]) -> None:
+        check = self.contract.checks.control_total
+        if not check.sum_of:
+            return
+        spec = self.contract.field(check.sum_of)
+        ok = ~failed[spec.name]
+        units = checks.digits_value(pc.filter(self._value(batch, spec), pa.array(ok)))
+        if spec.sign_field:
+            signs = pc.filter(self._value(batch, self.contract.field(spec.sign_field)), pa.array(ok))
+            units = np.where(checks.to_mask(pc.equal(signs, "-")), -units, units)
+        self.total_units += int(units.sum())  # per batch int64 is safe; Python int across batches is exact
+
+    def _key(self, batch: pa.RecordBatch) -> pa.Array:
+        columns = [self._value(batch, self.contract.field(k)) for k in self.key_fields]
+        if len(columns) == 1:
+            return columns[0]
+        return pc.binary_join_element_wise(*columns, "\x1f")
+
+    def _check_duplicates(self, open_source: Callable[[], BinaryIO], block_size: int) -> None:
+        """Hash candidates are confirmed by a second, targeted pass that compares the keys exactly."""
+        candidates = self.keys.candidates()
+        if not len(candidates):
+            return
+        seen: dict[str, list[int]] = {}
+        with open_source() as stream:
+            reader = open_dat(stream, self.contract, block_size=block_size)
+            try:
+                for batch in reader.batches():
+                    keys = self._key(batch)
+                    hit = np.isin(checks.hash64(keys), candidates)
+                    if hit.any():
+                        rows = np.flatnonzero(hit)
+                        lines = batch.column("_line").to_numpy()[rows]
+                        for key, line in zip(keys.take(pa.array(rows)).to_pylist(), lines.tolist(), strict=True):
+                            if key:
+                                seen.setdefault(key, []).append(line)
+            except FatalParseError:  # pragma: no cover - the first pass would have failed first
+                return
+        duplicate_lines = sorted(line for lines in seen.values() if len(lines) > 1 for line in lines)
+        self.findings.add("R005", duplicate_lines, f"duplicate {', '.join(self.key_fields)}")
+
+    # --- header and trailer -------------------------------------------------------------------------
+
+    def _check_header(self, header: dict[str, str] | None) -> dt.date | None:
+        name_date = self.contract.file_business_date(self.file_name)
+        if header is None:
+            return name_date
+        line = [1]
+        feed_name = header.get("feed_name", "").strip()
+        if feed_name.upper() != self.contract.feed.upper():
+            self.findings.add(
+                "H001", line, f"header names feed {feed_name[:30]!r}, expected {self.contract.feed.upper()!r}"
+            )
+        raw = header.get("business_date", "").strip()
+        try:
+            header_date = dt.datetime.strptime(raw, "%Y%m%d").date()
+        except ValueError:
+            self.findings.add("H003", line, f"header business date {raw[:10]!r} is not a valid date")
+            return name_date
+        if header_date > self.today:
+            self.findings.add("H003", line, f"header business date {header_date} lies in the future")
+        if name_date is not None and header_date != name_date:
+            self.findings.add(
+                "H002", line, f"header business date {header_date} differs from file name date {name_date}"
+            )
+        return header_date
+
+    def _check_trailer(self, trailer: dict[str, str] | None, details: int) -> tuple[int | None, Decimal | None]:
+        if trailer is None:
+            return None, None
+        count_check, total_check = self.contract.checks.record_count, self.contract.checks.control_total
+        count_text = trailer.get(count_check.trailer_field, "").strip()
+        total_text = trailer.get(total_check.trailer_field, "").strip()
+        count = int(count_text) if count_text.isdigit() else None
+        if count != details:
+            self.findings.add("T001", [0], f"trailer counts {count_text[:20]!r} records, file has {details}")
+        total = None
+        if total_text.isdigit():
+            units = int(total_text)
+            if total_check.sign_field and trailer.get(total_check.sign_field, "+") == "-":
+                units = -units
+            total = Decimal(units).scaleb(-total_check.implied_decimals)
+        if total is None or total != self.control_total:
+            self.findings.add("T002", [0], f"trailer control total {total_text[:20]!r}, computed {self.control_total}")
+        return count, total
+
+    @property
+    def control_total(self) -> Decimal:
+        return Decimal(self.total_units).scaleb(-self.contract.checks.control_total.implied_decimals)
+
+    # --- verdict ------------------------------------------------------------------------------------
+
+    def _report(self, reader, business_date, trailer_count, trailer_total) -> Report:
+        errors = self.findings.errors()
+        if "T001" in errors:
+            errors["T001"].lines = [reader.trailer_line or 0]
+        if "T002" in errors:
+            errors["T002"].lines = [reader.trailer_line or 0]
+        record_lines = (
+            np.unique(np.concatenate(self.findings.record_lines))
+            if self.findings.record_lines
+            else np.zeros(0, dtype=np.int64)
+        )
+        file_level = [rule for rule in errors if not is_record_rule(rule)]
+        rejected_share = len(record_lines) / reader.detail_records if reader.detail_records else 1.0
+        tolerated = bool(len(record_lines)) and rejected_share <= self.contract.reject_threshold
+        valid = not file_level and (not len(record_lines) or tolerated)
+        report = Report(
+            file=self.file_name,
+            feed=self.contract.feed,
+            valid=valid,
+            business_date=business_date,
+            row_count=reader.detail_records,
+            rows_rejected=len(record_lines),
+            size=reader.size,
+            sha256=reader.sha256,
+            control_total=self.control_total,
+            trailer_record_count=trailer_count,
+            trailer_control_total=trailer_total,
+            errors=errors,
+        )
+        report._rejected_lines = record_lines if valid else np.zeros(0, dtype=np.int64)
+        return report
+
+
+def validate_file(
+    path: str | Path,
+    contract: Contract | None = None,
+    *,
+    file_name: str | None = None,
+    today: dt.date | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Report:
+    """Validate a local file. ``file_name`` overrides the name checked against the feed's pattern."""
+    path = Path(path)
+    return validate_stream(
+        lambda: path.open("rb"), file_name or path.name, contract, today=today, block_size=block_size
+    )
+
+
+def validate_stream(
+    open_source: Callable[[], BinaryIO],
+    file_name: str,
+    contract: Contract | None = None,
+    *,
+    today: dt.date | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Report:
+    """Validate a file given a way to open it (local, S3, ...); it may be opened twice to confirm duplicates."""
+    contract = contract or contract_for_file(file_name)
+    if contract is None or not contract.match_file(Path(file_name).name):
+        return Report(
+            file=file_name,
+            feed=contract.feed if contract else None,
+            errors={"F002": RuleErrors(count=1, lines=[0], message=f"{file_name!r} matches no feed's file pattern")},
+        )
+    return Validator(contract, Path(file_name).name, today=today).run(open_source, block_size)

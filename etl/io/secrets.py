@@ -1,0 +1,66 @@
+"""Secrets at the edge: the PAN key from the environment or AWS Secrets Manager.
+
+Key material is never logged or put in exception messages; only where it came from is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+from etl.config import Settings
+
+log = logging.getLogger(__name__)
+
+DEV_PAN_KEY = b"fintech-etl-local-development-pan-key-NOT-FOR-PRODUCTION"
+DEV_KEY_WARNING = (
+    "No ETL_PAN_KEY or ETL_PAN_KEY_SECRET_ID is set: card tokens use the built-in local development key. "
+    "Never use it in production; tokens made with it are not secret."
+)
+
+
+class SecretError(RuntimeError):
+    """A secret could not be read or has an unexpected shape (the message never holds the value)."""
+
+
+def secret_string(secret_id: str) -> str:
+    """The ``SecretString`` of a Secrets Manager secret (boto3 honours ``AWS_ENDPOINT_URL``)."""
+    import boto3
+
+    try:
+        response = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    except Exception as exc:
+        raise SecretError(f"cannot read secret {secret_id!r}: {type(exc).__name__}") from exc
+    value = response.get("SecretString")
+    if not value:
+        raise SecretError(f"secret {secret_id!r} has no SecretString")
+    return value
+
+
+def _key_from_secret(value: str, secret_id: str) -> bytes:
+    """A plain SecretString is the key; a JSON object carries it under ``pan_key``."""
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SecretError(f"secret {secret_id!r} looks like JSON but does not parse") from exc
+        key = data.get("pan_key") if isinstance(data, dict) else None
+        if not isinstance(key, str) or not key:
+            raise SecretError(f"secret {secret_id!r} is a JSON object without a non-empty 'pan_key'")
+        return key.encode()
+    return value.encode()
+
+
+def pan_key(settings: Settings) -> bytes:
+    """The HMAC key for card tokens: ``ETL_PAN_KEY``, else the Secrets Manager secret, else the dev key."""
+    if settings.pan_key is not None and settings.pan_key.get_secret_value():
+        log.info("PAN key from ETL_PAN_KEY")
+        return settings.pan_key.get_secret_value().encode()
+    if settings.pan_key_secret_id:
+        log.info("PAN key from Secrets Manager secret %s", settings.pan_key_secret_id)
+        return _key_from_secret(secret_string(settings.pan_key_secret_id), settings.pan_key_secret_id)
+    log.warning(DEV_KEY_WARNING)
+    warnings.warn(DEV_KEY_WARNING, UserWarning, stacklevel=2)
+    return DEV_PAN_KEY

@@ -1,0 +1,348 @@
+"""Zones (landing, raw, stage, archive, error) as URIs behind one small interface.
+
+A zone is a local folder or ``s3://bucket/prefix``; keys are ``/``-separated paths inside it. Writes are
+atomic (temp name then rename locally; S3 puts are atomic by nature). ``move`` is copy, verify (size and
+SHA-256), then delete the source, and never overwrites: a name taken in the destination gets a suffix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+REPORT_SUFFIX = ".report.json"
+REJECTS_SUFFIX = ".rejects.dat"
+_MAX_SINGLE_PUT = 5 << 30  # S3 single PUT/COPY limit; larger objects go multipart
+_MAX_SUFFIX = 1000
+_TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # S3 refused a create-only-if-absent write
+
+
+class MoveError(RuntimeError):
+    """A copy did not verify; the source is kept and the bad copy removed."""
+
+
+def dated_key(feed: str, business_date: date, file_name: str) -> str:
+    """Archive and error layout: ``<feed>/<YYYY-MM-DD>/<file name>``."""
+    return f"{feed}/{business_date:%Y-%m-%d}/{PurePosixPath(file_name).name}"
+
+
+def sidecar_key(data_key: str, suffix: str = REPORT_SUFFIX) -> str:
+    """A file that lives beside a data file (its validation report, its rejects)."""
+    return data_key + suffix
+
+
+def _clean_key(key: str) -> str:
+    parts = PurePosixPath(key.replace("\\", "/")).parts
+    if not parts or key.startswith("/") or ".." in parts:
+        raise ValueError(f"invalid zone key {key!r}")
+    return "/".join(parts)
+
+
+def _hidden(key: str) -> bool:
+    """Temp files of interrupted writes start with a dot; listings never show them."""
+    return PurePosixPath(key).name.startswith(".")
+
+
+class Zone(ABC):
+    """Storage operations every step needs, whatever the backing store."""
+
+    uri: str
+
+    @abstractmethod
+    def uri_of(self, key: str) -> str: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, key: str) -> int: ...
+
+    @abstractmethod
+    def open_read(self, key: str) -> BinaryIO: ...
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> list[str]: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def put_file(self, local_path: str | Path, key: str, *, overwrite: bool = True) -> None:
+        """Upload a local file; with ``overwrite=False`` an existing key raises ``FileExistsError``."""
+
+    @abstractmethod
+    def put_stream(self, stream: BinaryIO, key: str, *, overwrite: bool = True) -> None: ...
+
+    @abstractmethod
+    def local_write(self, key: str, *, overwrite: bool = True) -> contextlib.AbstractContextManager[Path]:
+        """A local path to write; on a clean exit it becomes ``key`` atomically, on error nothing changes."""
+
+    def put_bytes(self, data: bytes, key: str, *, overwrite: bool = True) -> None:
+        self.put_stream(io.BytesIO(data), key, overwrite=overwrite)
+
+    def sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        with self.open_read(key) as stream:
+            for chunk in iter(lambda: stream.read(CHUNK), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def copy_to(self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False) -> None:
+        """Copy one object into ``dst`` (streamed; subclasses use faster paths when they can)."""
+        with self.open_read(key) as stream:
+            dst.put_stream(stream, dst_key, overwrite=overwrite)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r})"
+
+
+class LocalZone(Zone):
+    """A folder: atomic writes through a hidden temp file in the target directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.uri = str(self.root)
+
+    def path(self, key: str) -> Path:
+        return self.root / _clean_key(key)
+
+    def uri_of(self, key: str) -> str:
+        return str(self.path(key))
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
+    def open_read(self, key: str) -> BinaryIO:
+        return self.path(key).open("rb")
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self.root / PurePosixPath(prefix).parent if "/" in prefix else self.root
+        if not base.is_dir():
+            return []
+        keys = (p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        return sorted(k for k in keys if k.startswith(prefix) and not _hidden(k))
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink()
+
+    @contextlib.contextmanager
+    def local_write(self, key: str, *, overwrite: bool = True) -> Iterator[Path]:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+        try:
+            yield temp
+            _publish(temp, target, overwrite)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def put_file(self, local_path: str | Path, key: str, *, overwrite: bool = True) -> None:
+        with self.local_write(key, overwrite=overwrite) as temp:
+            shutil.copyfile(local_path, temp)
+
+    def put_stream(self, stream: BinaryIO, key: str, *, overwrite: bool = True) -> None:
+        with self.local_write(key, overwrite=overwrite) as temp, temp.open("wb") as out:
+            shutil.copyfileobj(stream, out, CHUNK)
+
+    def copy_to(self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False) -> None:
+        dst.put_file(self.path(key), dst_key, overwrite=overwrite)
+
+
+def _publish(temp: Path, target: Path, overwrite: bool) -> None:
+    """Rename into place; without overwrite a hard link makes "create only if absent" atomic."""
+    if overwrite:
+        os.replace(temp, target)
+        return
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system: check, then rename
+        if target.exists():
+            raise FileExistsError(str(target)) from None
+        os.replace(temp, target)
+
+
+class S3Zone(Zone):
+    """``s3://bucket/prefix`` with boto3 (``AWS_ENDPOINT_URL`` and region come from the environment)."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: object | None = None) -> None:
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.client = client or boto3.client("s3")
+
+    def object_key(self, key: str) -> str:
+        key = _clean_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri_of(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def _head(self, key: str) -> dict | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._head(key) is not None
+
+    def size(self, key: str) -> int:
+        head = self._head(key)
+        if head is None:
+            raise FileNotFoundError(self.uri_of(key))
+        return int(head["ContentLength"])
+
+    def open_read(self, key: str) -> BinaryIO:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise FileNotFoundError(self.uri_of(key)) from exc
+            raise
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=base + prefix)
+        for page in pages:
+            keys += [obj["Key"][len(base):] for obj in page.get("Contents", [])]
+        return sorted(k for k in keys if not _hidden(k))
+
+    def delete(self, key: str) -> None:
+        if not self.exists(key):
+            raise FileNotFoundError(self.uri_of(key))
+        self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def _put(self, stream: BinaryIO, key: str, overwrite: bool) -> None:
+        from botocore.exceptions import ClientError
+
+        extra = {} if overwrite else {"IfNoneMatch": "*"}  # S3 conditional write: create only if absent
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=stream, **extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _TAKEN:
+                raise FileExistsError(self.uri_of(key)) from exc
+            raise
+
+    def put_file(self, local_path: str | Path, key: str, *, overwrite: bool = True) -> None:
+        if Path(local_path).stat().st_size > _MAX_SINGLE_PUT:  # multipart: no conditional write
+            if not overwrite and self.exists(key):
+                raise FileExistsError(self.uri_of(key))
+            self.client.upload_file(str(local_path), self.bucket, self.object_key(key))
+            return
+        with open(local_path, "rb") as stream:
+            self._put(stream, key, overwrite)
+
+    def put_stream(self, stream: BinaryIO, key: str, *, overwrite: bool = True) -> None:
+        if overwrite:
+            self.client.upload_fileobj(stream, self.bucket, self.object_key(key))
+            return
+        with self.local_spool(stream) as path:
+            self.put_file(path, key, overwrite=False)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def local_spool(stream: BinaryIO) -> Iterator[Path]:
+        """Streams of unknown length go through a temp file so a conditional PUT knows its size."""
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(prefix="etl-spool-") as spool:
+            shutil.copyfileobj(stream, spool, CHUNK)
+            spool.flush()
+            yield Path(spool.name)
+
+    @contextlib.contextmanager
+    def local_write(self, key: str, *, overwrite: bool = True) -> Iterator[Path]:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="etl-s3-write-") as folder:
+            temp = Path(folder) / PurePosixPath(key).name
+            yield temp
+            self.put_file(temp, key, overwrite=overwrite)
+
+    def copy_to(self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False) -> None:
+        if not isinstance(dst, S3Zone):
+            super().copy_to(key, dst, dst_key, overwrite=overwrite)
+            return
+        if not overwrite and dst.exists(dst_key):
+            raise FileExistsError(dst.uri_of(dst_key))
+        source = {"Bucket": self.bucket, "Key": self.object_key(key)}
+        if self.size(key) > _MAX_SINGLE_PUT:
+            dst.client.copy(source, dst.bucket, dst.object_key(dst_key))
+            return
+        extra = {} if overwrite else {"IfNoneMatch": "*"}
+        dst.client.copy_object(CopySource=source, Bucket=dst.bucket, Key=dst.object_key(dst_key), **extra)
+
+
+def zone(uri: str | Path) -> Zone:
+    """The zone behind a URI: ``s3://bucket/prefix``, ``file:///path`` or a plain folder path."""
+    text = str(uri)
+    if text.startswith("s3://"):
+        bucket, _, prefix = text[5:].partition("/")
+        if not bucket:
+            raise ValueError(f"zone URI {text!r} names no bucket")
+        return S3Zone(bucket, prefix)
+    if text.startswith("file://"):
+        text = text[7:]
+    elif "://" in text:
+        raise ValueError(f"unsupported zone URI {text!r}: use a folder path or s3://bucket/prefix")
+    return LocalZone(text)
+
+
+def _candidates(key: str) -> Iterator[str]:
+    """``key``, then ``name.1.ext``, ``name.2.ext``, ... so nothing is ever overwritten."""
+    yield key
+    path = PurePosixPath(key)
+    for n in range(1, _MAX_SUFFIX):
+        yield str(path.with_name(f"{path.stem}.{n}{path.suffix}"))
+    yield str(path.with_name(f"{path.stem}.{uuid.uuid4().hex}{path.suffix}"))
+
+
+def move(src: Zone, key: str, dst: Zone, dst_key: str) -> str:
+    """Copy, verify size and SHA-256, then delete the source; returns the key actually written.
+
+    Never overwrites in ``dst``. If the copy does not verify, the bad copy is removed, the source is
+    kept, and ``MoveError`` is raised.
+    """
+    expected_size, expected_sha = src.size(key), src.sha256(key)
+    for candidate in _candidates(dst_key):
+        try:
+            src.copy_to(key, dst, candidate, overwrite=False)
+        except FileExistsError:
+            continue
+        break
+    else:  # pragma: no cover - the last candidate is a fresh uuid
+        raise MoveError(f"no free name for {dst.uri_of(dst_key)}")
+    size, sha = dst.size(candidate), dst.sha256(candidate)
+    if size != expected_size or sha != expected_sha:
+        dst.delete(candidate)
+        raise MoveError(
+            f"copy of {src.uri_of(key)} to {dst.uri_of(candidate)} did not verify "
+            f"(size {size} vs {expected_size}); the source is kept"
+        )
+    src.delete(key)
+    return candidate

@@ -1,0 +1,65 @@
+"""Notifications (DESIGN.md section 9): one JSON object per file, to SNS or to stdout as a JSON line.
+
+The keys ``msg``, ``executionname`` and ``status`` are the original pipeline's and stay exactly as they were;
+extra keys carry feed, file, business date, row counts and, on failure, the rule counts of the report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Literal, TextIO
+
+Status = Literal["SUCCESS", "FAILURE", "SKIPPED"]
+
+MESSAGES: dict[str, str] = {
+    "SUCCESS": "File uploaded to RDS and moved to archive: {feed}",
+    "FAILURE": "File moved to error: {feed}",
+    "SKIPPED": "File already loaded, moved to archive: {feed}",
+}
+
+
+def build_message(
+    status: Status,
+    *,
+    feed: str | None,
+    execution_name: str,
+    file: str,
+    business_date: str | None = None,
+    rows: dict[str, int] | None = None,
+    errors: dict[str, int] | None = None,
+    error: str | None = None,
+    location: str | None = None,
+) -> dict[str, Any]:
+    """The notification for one file; ``None`` extras are left out."""
+    message: dict[str, Any] = {
+        "msg": MESSAGES[status].format(feed=feed or "unknown"),
+        "executionname": execution_name,
+        "status": status,
+        "feed": feed,
+        "file": file,
+        "business_date": business_date,
+        "rows": rows,
+        "errors": errors,
+        "error": error,
+        "location": location,
+    }
+    return {k: v for k, v in message.items() if v is not None}
+
+
+def publish(message: dict[str, Any], *, topic_arn: str | None = None, out: TextIO | None = None) -> None:
+    """Publish to the SNS topic when one is configured, else print one JSON line."""
+    body = json.dumps(message, default=str)
+    if topic_arn:
+        import boto3
+
+        boto3.client("sns").publish(
+            TopicArn=topic_arn,
+            Message=body,
+            Subject=f"fintech-etl {message['status']}: {message.get('feed') or 'unknown'}"[:100],
+            MessageAttributes={"status": {"DataType": "String", "StringValue": message["status"]}},
+        )
+        return
+    stream = out or sys.stdout
+    stream.write(body + "\n")
+    stream.flush()
