@@ -11,16 +11,19 @@ import datetime as dt
 import os
 import re
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from etl.contract import Contract, Pii, contract_for_file, load_contract
+from etl.core.transform import Lineage
+from etl.io.stage import stage_key
+from etl.io.zones import zone
 from etl.schema import field_type, parquet_schema, stage_schema
 from etl.spark import columns as C
-from etl.spark.stage import promote_part_file, stage_file_uri, temp_dir_uri
+from etl.spark.stage import promote_part_file, temp_prefix
 
 LINE = "_value"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -40,15 +43,6 @@ LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
 }
-
-
-class LineageLike(Protocol):
-    """What every staged row records about its load (``etl.core.transform.Lineage`` fits)."""
-
-    business_date: dt.date
-    source_file: str
-    execution_name: str
-    loaded_at: dt.datetime
 
 
 def configure(spark: SparkSession) -> SparkSession:
@@ -115,7 +109,7 @@ def typed_fields(raw: DataFrame, contract: Contract, pan_key: bytes) -> DataFram
     return raw.select(*selected)
 
 
-def transform_file(spark: SparkSession, path: str, contract: Contract, lineage: LineageLike,
+def transform_file(spark: SparkSession, path: str, contract: Contract, lineage: Lineage,
                    pan_key: bytes) -> DataFrame:
     """The staged rows of a validated ``.dat`` (local path or s3), in ``stage_schema(contract)`` order."""
     configure(spark)
@@ -149,12 +143,12 @@ def write_stage(df: DataFrame, stage_uri: str, contract: Contract, business_date
     """
     configure(df.sparkSession)
     names = [f.name for f in parquet_schema(contract)]
-    temp = temp_dir_uri(stage_uri, contract.feed)
-    df.select(*[C.quoted(n) for n in names]).coalesce(1).write.option("compression", "zstd").parquet(temp)
-    final = stage_file_uri(stage_uri, contract.feed, contract.partition_column, business_date,
-                           source_file_stem)
-    promote_part_file(temp, final)
-    return final
+    stage, temp = zone(stage_uri), temp_prefix(contract.feed)
+    out = df.select(*[C.quoted(n) for n in names]).coalesce(1)
+    out.write.option("compression", "zstd").parquet(stage.uri_of(temp))
+    final = stage_key(contract, business_date, source_file_stem)
+    promote_part_file(stage, temp, final)
+    return stage.uri_of(final)
 
 
 def run_job(spark: SparkSession, *, source: str, stage_uri: str, execution_name: str,
@@ -162,7 +156,7 @@ def run_job(spark: SparkSession, *, source: str, stage_uri: str, execution_name:
             pan_key: bytes | None = None, pan_key_secret_id: str | None = None,
             loaded_at: dt.datetime | None = None) -> dict[str, Any]:
     """The Glue job: transform one raw file into its stage parquet and describe the result."""
-    from etl.spark.job import StageLineage, parse_business_date, resolve_pan_key
+    from etl.spark.job import parse_business_date, resolve_pan_key
 
     name = PurePosixPath(source).name
     contract = load_contract(feed) if feed else contract_for_file(name)
@@ -172,7 +166,7 @@ def run_job(spark: SparkSession, *, source: str, stage_uri: str, execution_name:
     if day is None:
         raise ValueError(f"{name}: no business date given and none in the file name")
     key = pan_key if pan_key is not None else resolve_pan_key(pan_key_secret_id)
-    lineage = StageLineage(day, name, execution_name, loaded_at or dt.datetime.now(dt.UTC))
+    lineage = Lineage(day, name, execution_name, loaded_at or dt.datetime.now(dt.UTC))
     df = transform_file(spark, source, contract, lineage, key)
     stage_file = write_stage(df, stage_uri, contract, day, PurePosixPath(name).stem)
     rows = spark.read.parquet(literal_path(stage_file)).count()  # from the parquet footer, no second parse

@@ -40,9 +40,9 @@ def spark():
 
 def lineage(source_file: str):
     """The lineage every test file is stamped with."""
-    from etl.spark.job import StageLineage
+    from etl.core.transform import Lineage
 
-    return StageLineage(BUSINESS_DATE, source_file, EXECUTION, LOADED_AT)
+    return Lineage(BUSINESS_DATE, source_file, EXECUTION, LOADED_AT)
 
 
 def luhn(prefix: str) -> str:

@@ -36,22 +36,13 @@ def test_parse_business_date_forms():
         parse_business_date(" 2024-03-01 "))
 
 
-@mock_aws
-@pytest.mark.parametrize(("secret", "key"),
-                         [("plain-key", b"plain-key"), ('{"pan_key": "json-key"}', b"json-key")])
-def test_pan_key_from_secrets_manager(monkeypatch, secret, key):
+def test_job_secret_id_wins_over_the_environment(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    boto3.client("secretsmanager").create_secret(Name="etl/pan-key", SecretString=secret)
-    assert resolve_pan_key("etl/pan-key") == key
-
-
-def test_pan_key_from_environment_or_refused(monkeypatch):
-    monkeypatch.delenv("ETL_PAN_KEY_SECRET_ID", raising=False)
     monkeypatch.setenv("ETL_PAN_KEY", "env-key")
     assert resolve_pan_key() == b"env-key"
-    monkeypatch.delenv("ETL_PAN_KEY")
-    with pytest.raises(ValueError, match="no PAN key"):
-        resolve_pan_key()
+    with mock_aws():
+        boto3.client("secretsmanager").create_secret(Name="etl/pan-key", SecretString='{"pan_key": "sm-key"}')
+        assert resolve_pan_key("etl/pan-key") == b"sm-key"
 
 
 def test_run_job_without_feed_or_date_uses_the_file_name(spark, tmp_path, account_file):
@@ -61,14 +52,17 @@ def test_run_job_without_feed_or_date_uses_the_file_name(spark, tmp_path, accoun
     assert result["rows"] == len(account_lines()) - 2 == pq.read_metadata(result["stage_file"]).num_rows
 
 
+@mock_aws
 def test_glue_entry_end_to_end(spark, tmp_path, transactions_file, monkeypatch, capsys):
-    monkeypatch.setenv("ETL_PAN_KEY", "glue-key")
-    monkeypatch.delenv("ETL_PAN_KEY_SECRET_ID", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("ETL_PAN_KEY", raising=False)
+    boto3.client("secretsmanager").create_secret(Name="etl/pan-key", SecretString="glue-key")
     spec = importlib.util.spec_from_file_location("transform_job", ROOT / "glue" / "transform_job.py")
     entry = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(entry)
     argv = ["transform_job.py", "--feed", "transactions", "--source", str(transactions_file),
-            "--stage-uri", str(tmp_path / "stage"), "--business-date", "20240301", "--execution-name", "ex-3"]
+            "--stage-uri", str(tmp_path / "stage"), "--business-date", "20240301", "--execution-name", "ex-3",
+            "--pan-key-secret-id", "etl/pan-key"]
     result = entry.main(argv)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     assert result["rows"] == len(CARDS)

@@ -13,9 +13,10 @@ from conftest import BUSINESS_DATE, PAN_KEY, TRANSACTIONS, lineage, transactions
 from moto import mock_aws
 
 from etl.contract import load_contract
+from etl.io.zones import zone
 from etl.schema import parquet_schema
 from etl.spark.engine import transform_file, write_stage
-from etl.spark.stage import promote_part_file, stage_file_uri
+from etl.spark.stage import promote_part_file
 
 
 def stage(spark, path: Path, feed: str, stage_dir: Path) -> Path:
@@ -59,32 +60,25 @@ def test_reprocess_overwrites_only_its_own_file(spark, tmp_path):
     assert pq.read_table(again).column("transaction_id").to_pylist() == ["T-0001", "T-0002"]
 
 
-def test_stage_file_uri_layout():
-    assert stage_file_uri("s3://bucket/stage/", "transactions", "business_date", BUSINESS_DATE, "t_01") == (
-        "s3://bucket/stage/transactions/business_date=2024-03-01/t_01.parquet")
-
-
 @mock_aws
 def test_promote_on_s3_copies_verifies_and_cleans_up(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="stage")
+    s3.create_bucket(Bucket="lake")
     sink = io.BytesIO()
     pq.write_table(pa.table({"x": [1, 2, 3]}), sink)
-    tmp = "_tmp/transactions/abc/"
-    s3.put_object(Bucket="stage", Key=tmp + "part-00000-abc-c000.zstd.parquet", Body=sink.getvalue())
-    s3.put_object(Bucket="stage", Key=tmp + "_SUCCESS", Body=b"")
-    s3.put_object(Bucket="stage", Key="transactions/business_date=2024-03-01/t.parquet", Body=b"old")
-    final = "s3://stage/transactions/business_date=2024-03-01/t.parquet"
-    promote_part_file("s3a://stage/" + tmp, final)
-    body = s3.get_object(Bucket="stage", Key="transactions/business_date=2024-03-01/t.parquet")["Body"].read()
-    assert body == sink.getvalue()
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket="stage").get("Contents", [])] == [
-        "transactions/business_date=2024-03-01/t.parquet"]
+    tmp = "stage/_tmp/transactions/abc/"
+    s3.put_object(Bucket="lake", Key=tmp + "part-00000-abc-c000.zstd.parquet", Body=sink.getvalue())
+    s3.put_object(Bucket="lake", Key=tmp + "_SUCCESS", Body=b"")
+    final = "stage/transactions/business_date=2024-03-01/t.parquet"
+    s3.put_object(Bucket="lake", Key=final, Body=b"old version")
+    promote_part_file(zone("s3://lake/stage"), "_tmp/transactions/abc", final.removeprefix("stage/"))
+    assert s3.get_object(Bucket="lake", Key=final)["Body"].read() == sink.getvalue()
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="lake").get("Contents", [])] == [final]
 
 
 def test_promote_refuses_several_part_files(tmp_path):
     for name in ("part-0.parquet", "part-1.parquet"):
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(RuntimeError, match="exactly one parquet part file"):
-        promote_part_file(str(tmp_path), str(tmp_path / "out.parquet"))
+        promote_part_file(zone(str(tmp_path.parent)), tmp_path.name, "out.parquet")
