@@ -1,0 +1,1 @@
+"""The PySpark transform engine used by the Glue job; the only package that imports pyspark."""

@@ -1,0 +1,159 @@
+"""One local SparkSession for the whole Spark suite, and hand-written ``.dat`` files of both feeds.
+
+No skip when Java or Spark is missing: the session fixture then fails, and so does CI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BUSINESS_DATE = dt.date(2024, 3, 1)
+PAN_KEY = b"test-pan-key-not-a-secret"
+LOADED_AT = dt.datetime(2024, 3, 2, 6, 30, 15, 123456, tzinfo=dt.UTC)
+EXECUTION = "transactions-20240301-abc123"
+DPD_BOUNDARIES = (0, 1, 29, 30, 59, 60, 89, 90, 999)
+
+
+def _java_home() -> None:
+    if not os.environ.get("JAVA_HOME"):
+        java = shutil.which("java")
+        if java is None:
+            raise RuntimeError("Java is required for the Spark tests (install openjdk 17)")
+        os.environ["JAVA_HOME"] = str(Path(java).resolve().parent.parent)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    _java_home()
+    from etl.spark.engine import spark_session
+
+    session = spark_session("fintech-etl-tests")
+    yield session
+    session.stop()
+
+
+def lineage(source_file: str):
+    """The lineage every test file is stamped with."""
+    from etl.core.transform import Lineage
+
+    return Lineage(BUSINESS_DATE, source_file, EXECUTION, LOADED_AT)
+
+
+def luhn(prefix: str) -> str:
+    """``prefix`` completed with its Luhn check digit."""
+    total = 0
+    for i, ch in enumerate(reversed(prefix)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            d -= 9 if d > 9 else 0
+        total += d
+    return prefix + str((10 - total % 10) % 10)
+
+
+def write_dat(path: Path, lines: list[str], *, newline: str = "\n", bom: bool = False,
+              final_newline: bool = True, trailing_blank: int = 0) -> Path:
+    """Write lines as bytes exactly as a sender would (line ends, BOM, final newline, blank tail)."""
+    text = newline.join(lines) + (newline if final_newline else "") + newline * trailing_blank
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+# --- transactions (DESIGN 3.1) -----------------------------------------------------------------------
+
+CARDS = {
+    "T-0001": luhn("411111111111111"),  # 16 digits
+    "T-0002": luhn("550000000000000"),
+    "T-0003": luhn("378282246310"),  # 13 digits
+    "T-0004": luhn("601100000000000000"),  # 19 digits
+    "T-0005": luhn("411111111111222"),
+}
+
+TRANSACTIONS = [
+    # id, account, card, ts, posted, amount, d/c, currency, merchant, mcc, channel, status, action
+    ["T-0001", "000000000001", CARDS["T-0001"], "20240301000000", "20240301", "000000000000", "D", "USD",
+     "Coffee Shop", "5812", "POS", "POSTED", "A"],
+    ["T-0002", "000000000002", CARDS["T-0002"], "20240301235959", "20240229", "999999999999", "C", "EUR",
+     "", "", "ECOM", "PENDING", "U"],
+    ["T-0003", "000000000003", CARDS["T-0003"], "20240229120000", "20240301", "000000012345", "D", "GBP",
+     "Café Zürich", "5411", "ATM", "REVERSED", "D"],
+    ["T-0004", "999999999999", CARDS["T-0004"], "19991231235959", "20000101", "5", "C", "USD",
+     "  spaced name  ", "", "P2P", "POSTED", "A"],
+    ["T-0005", "000000000005", CARDS["T-0005"], "20240301101010", "20240301", "000000000001", "D", "JPY",
+     "ACH Payroll", "6011", "ACH", "POSTED", "U"],
+]
+
+
+def transactions_lines(rows: list[list[str]] = TRANSACTIONS) -> list[str]:
+    total = sum(int(r[5]) for r in rows)
+    return (["H|TRANSACTIONS|20240301|20240302010203|01|CORE"]
+            + ["|".join(["D", *r]) for r in rows]
+            + [f"T|{len(rows)}|{total:015d}"])
+
+
+# --- account_summary (DESIGN 3.2) --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    balance: int  # signed cents
+    limit: int = 500000
+    available: int = 100000
+    minimum: int = 2500
+    due: str = "20240325"
+    dpd: int = 0
+    apr: str = "24990"
+    product: str = "CCPL"
+    status: str = "A"
+
+
+def account_line(a: Account) -> str:
+    line = ("D" + a.account_id + "1234567890" + a.product + "20200115" + a.status
+            + ("-" if a.balance < 0 else "+") + f"{abs(a.balance):012d}" + f"{a.limit:012d}"
+            + f"{a.available:012d}" + f"{a.minimum:012d}" + (a.due or " " * 8) + f"{a.dpd:03d}" + a.apr)
+    return line.ljust(120)
+
+
+ACCOUNTS = [
+    *[Account(f"1000000000{i:02d}", balance=12345 * (i + 1), dpd=d) for i, d in enumerate(DPD_BOUNDARIES)],
+    Account("200000000001", balance=-98765, due=""),  # negative balance, no payment due
+    Account("200000000002", balance=0, limit=0, available=0, minimum=0, apr="00000"),  # zero limit
+    Account("200000000003", balance=999999999999, limit=1, apr="99999", product="CCGD"),  # maximum
+    Account("200000000004", balance=1, limit=20000),  # 0.00005 -> 0.0001 (half away from zero)
+    Account("200000000005", balance=-1, limit=20000, status="F"),  # -0.00005 -> -0.0001
+    Account("200000000006", balance=10000, limit=30000, product="CHKG"),  # 1/3
+    Account("200000000007", balance=-20000, limit=30000, product="SAVG", status="X"),  # -2/3
+    Account("200000000008", balance=-999999999999, limit=999999999999, status="C"),  # -1
+]
+
+
+def account_lines(rows: list[Account] = ACCOUNTS) -> list[str]:
+    total = sum(a.balance for a in rows)
+    header = ("H" + "ACCOUNT_SUMMARY".ljust(20) + "20240301" + "20240302010203").ljust(120)
+    trailer = ("T" + f"{len(rows):09d}" + ("-" if total < 0 else "+") + f"{abs(total):015d}").ljust(120)
+    return [header, *[account_line(a) for a in rows], trailer]
+
+
+def expected_ratio(numerator: int, denominator: int, scale: int = 4) -> int | None:
+    """Reference: unscaled ratio of two equally scaled integers, half away from zero, in pure integers."""
+    if denominator == 0:
+        return None
+    q, r = divmod(abs(numerator) * 10**scale, abs(denominator))
+    q += 2 * r >= abs(denominator)
+    return -q if (numerator < 0) != (denominator < 0) else q
+
+
+@pytest.fixture
+def transactions_file(tmp_path: Path) -> Path:
+    return write_dat(tmp_path / "transactions_20240301.dat", transactions_lines())
+
+
+@pytest.fixture
+def account_file(tmp_path: Path) -> Path:
+    return write_dat(tmp_path / "account_summary_20240301.dat", account_lines())
