@@ -33,8 +33,8 @@ def run(
         for path in files:
             task = bar.add_task(path.name, total=STEPS)
 
-            def step(name: str, task: int = task) -> None:
-                bar.update(task, advance=1, description=f"{path.name}: {name}")
+            def step(name: str, task: int = task, label: str = path.name) -> None:
+                bar.update(task, advance=1, description=f"{label}: {name}")
 
             outcomes.append(run_file(ctx, path, step))
             bar.update(task, completed=STEPS)
