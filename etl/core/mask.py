@@ -31,7 +31,8 @@ class CardMasker:
         key = key.ljust(_BLOCK, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-        self._cache: dict[str, str] = {}
+        self._known = pa.array([], pa.string())  # numbers seen in this process, and their tokens: memory only
+        self._known_tokens = pa.array([], pa.string())
         self._cache_size = cache_size
 
     def __repr__(self) -> str:  # never show key material
@@ -51,16 +52,18 @@ class CardMasker:
             card_numbers = card_numbers.combine_chunks()
         last4 = pc.utf8_slice_codeunits(card_numbers, start=-4)
         encoded = card_numbers.dictionary_encode()
-        distinct = pa.array(self._tokens(encoded.dictionary.to_pylist()), pa.string())
+        distinct = self._tokens(encoded.dictionary)
         return last4, distinct.take(encoded.indices)
 
-    def _tokens(self, numbers: list[str]) -> list[str]:
-        if len(self._cache) > self._cache_size:
-            self._cache.clear()
-        cache, token, out = self._cache, self.token, []
-        for number in numbers:
-            value = cache.get(number)
-            if value is None:
-                value = cache[number] = token(number)
-            out.append(value)
-        return out
+    def _tokens(self, numbers: pa.Array) -> pa.Array:
+        """Tokens of distinct ``numbers``: looked up in Arrow against the numbers seen so far, HMAC for new ones."""
+        if len(self._known) > self._cache_size:
+            self._known, self._known_tokens = pa.array([], pa.string()), pa.array([], pa.string())
+        position = pc.index_in(numbers, value_set=self._known)
+        new = pc.filter(numbers, pc.is_null(position))
+        if len(new):
+            fresh = pa.array([self.token(n) for n in new.to_pylist()], pa.string())
+            self._known = pa.concat_arrays([self._known, new.cast(pa.string())])
+            self._known_tokens = pa.concat_arrays([self._known_tokens, fresh])
+            position = pc.index_in(numbers, value_set=self._known)
+        return self._known_tokens.take(position)

@@ -9,8 +9,6 @@ Structural problems (S001–S005, F003) are collected with exact 1-based line nu
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,40 +360,3 @@ def open_dat(source: str | Path | BinaryIO, contract: Contract, *, block_size: i
     """A reader over a path or an open binary stream (the caller closes a stream it passed in)."""
     stream = open(source, "rb") if isinstance(source, str | Path) else source  # noqa: SIM115
     return DatReader(stream, contract, block_size)
-
-
-def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """Run a batch iterator in a background thread, ``depth`` batches ahead.
-
-    Parsing (CSV reader, numpy) and the consumer's Arrow kernels both release the GIL, so on two cores the
-    reader's next block is cut while the current one is checked or transformed. Errors re-raise here.
-    """
-    done = object()
-    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(done)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            slots.put(exc)
-
-    worker = threading.Thread(target=produce, name="dat-reader", daemon=True)
-    worker.start()
-    try:
-        while (item := slots.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join()

@@ -20,8 +20,9 @@ from pydantic import BaseModel, PrivateAttr
 
 from etl.contract import Contract, FieldSpec, FieldType, contract_for_file
 from etl.core import checks
-from etl.core.parse import DEFAULT_BLOCK_SIZE, FatalParseError, open_dat, prefetched
+from etl.core.parse import DEFAULT_BLOCK_SIZE, FatalParseError, open_dat
 from etl.core.rules import RULES, is_record_rule
+from etl.streams import prefetched
 
 MAX_LINES_SHOWN = 10
 

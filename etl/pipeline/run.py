@@ -69,10 +69,9 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
         elif validation.duplicate:
             _skip(ctx, ref, validation, outcome, say)
         else:
-            say("transform → stage")
-            outcome.stage_uri = steps.transform(ctx, ref, validation)
-            say("load")
-            result = steps.load(ctx, ref, validation)
+            say("transform → stage + load")
+            outcome.stage_uri, result = steps.stage_and_load(ctx, ref, validation)
+            say("loaded")
             if result.status is LedgerStatus.SKIPPED:  # another run loaded the same content meanwhile
                 outcome.status = "SKIPPED"
                 outcome.location = steps.finish(ctx, ref, "archive", report.business_date)

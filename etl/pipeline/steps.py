@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl.contract import Contract, contract_for_file, load_contract
-from etl.core.parse import open_dat, prefetched
+from etl.core.parse import open_dat
 from etl.core.transform import Lineage, transform_batches
 from etl.core.validate import Report, validate_stream
 from etl.db import ledger
@@ -30,6 +30,7 @@ from etl.io.stage import stage_key, write_stage
 from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, copy_unique, dated_key, move, sidecar_key, zone
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name as name_execution
+from etl.streams import prefetched, tee
 
 SIDECARS = (REPORT_SUFFIX, REJECTS_SUFFIX)
 
@@ -183,6 +184,38 @@ def load(ctx: Context, ref: FileRef, validation: Validation) -> LoadResult:
         rows_rejected=report.rows_rejected,
         unique_keys="R005" not in report.errors,
     )
+
+
+def stage_and_load(ctx: Context, ref: FileRef, validation: Validation) -> tuple[str | None, LoadResult]:
+    """Local fast path of transform + load: one pass over the raw file feeds the COPY while a thread writes
+    the same batches to the stage parquet. The parquet is finished (or its error raised) before the load's
+    statements run, so a failed stage write rolls the load back; the result equals ``transform`` then ``load``.
+    """
+    report = validation.report
+    assert report.business_date is not None and report.sha256 is not None
+    contract = ref.contract
+    lineage = Lineage.now(report.business_date, ref.name, validation.execution_name)
+    written: list[str] = []
+
+    def write(batches: Iterator[pa.RecordBatch]) -> None:
+        written.append(write_stage(ctx.settings.zone_uri("stage"), contract, report.business_date, ref.stem, batches))
+
+    batches = tee(staged_batches(ctx, ref, lineage), write)
+    try:
+        result = load_batches(
+            ctx.conn,
+            contract,
+            batches,
+            file_name=ref.name,
+            sha256=report.sha256,
+            business_date=report.business_date,
+            execution_name=validation.execution_name,
+            rows_rejected=report.rows_rejected,
+            unique_keys="R005" not in report.errors,
+        )
+    finally:
+        batches.close()  # a load that stopped early (SKIPPED, error) aborts the parquet write
+    return (written[0] if written else None), result
 
 
 # --- archive / error ---------------------------------------------------------------------------------------

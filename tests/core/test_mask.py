@@ -65,7 +65,7 @@ def test_cache_is_bounded_and_tokens_stay_right() -> None:
     for _ in range(3):
         _, token = masker.mask(pa.array([*CARDS, "6011000990139424"]))
         assert token.to_pylist() == [reference(KEY, n) for n in [*CARDS, "6011000990139424"]]
-        assert len(masker._cache) <= 4  # the cap, plus at most one batch of distinct numbers
+        assert len(masker._known) <= 4  # the cap, plus at most one batch of distinct numbers
 
 
 def test_empty_input_and_bad_key() -> None:

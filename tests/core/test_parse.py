@@ -8,8 +8,9 @@ import pyarrow as pa
 import pytest
 
 from etl.contract import load_contract
-from etl.core.parse import open_dat, prefetched
+from etl.core.parse import open_dat
 from etl.schema import raw_schema
+from etl.streams import StreamAborted, prefetched, tee
 from tests.core.dat_builders import acct, acct_file, txn, txn_file, write
 
 TXN = load_contract("transactions")
@@ -122,3 +123,36 @@ def test_prefetched_passes_batches_and_errors_through():
 
     with pytest.raises(ValueError, match="boom"):
         list(prefetched(broken()))
+
+
+def test_tee_hands_every_item_to_the_consumer_and_joins_it():
+    seen: list[int] = []
+    assert list(tee(iter(range(50)), lambda items: seen.extend(items))) == list(range(50))
+    assert seen == list(range(50))
+
+
+def test_tee_consumer_failure_stops_the_producer():
+    def consumer(items):
+        for item in items:
+            if item == 3:
+                raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        list(tee(iter(range(1000)), consumer))
+
+
+def test_tee_aborted_early_tells_the_consumer():
+    outcome: list[str] = []
+
+    def consumer(items):
+        try:
+            list(items)
+            outcome.append("published")
+        except StreamAborted:
+            outcome.append("discarded")
+            raise
+
+    stream = tee(iter(range(10)), consumer)
+    next(stream)
+    stream.close()
+    assert outcome == ["discarded"]

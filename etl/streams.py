@@ -1,0 +1,98 @@
+"""Bounded hand-offs between threads for streams of Arrow batches.
+
+pyarrow kernels, the CSV reader, zstd and the database socket all release the GIL, so on two cores a
+producer and a consumer in separate threads really overlap. Queues are bounded: memory stays a few batches.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+_DONE = object()
+_ABORT = object()
+
+
+def prefetched(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Run a batch iterator in a background thread, ``depth`` batches ahead.
+
+    Parsing (CSV reader, numpy) and the consumer's Arrow kernels both release the GIL, so on two cores the
+    reader's next block is cut while the current one is checked or transformed. Errors re-raise here.
+    """
+    done = _DONE
+    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            slots.put(exc)
+
+    worker = threading.Thread(target=produce, name="dat-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := slots.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
+
+
+class StreamAborted(Exception):
+    """Raised inside a ``tee`` consumer when the producer stopped early: the consumer must not publish."""
+
+
+def tee(items: Iterable[T], consumer: Callable[[Iterator[T]], object], depth: int = 2) -> Iterator[T]:
+    """Yield ``items`` and hand each to ``consumer`` running in a thread (e.g. a parquet writer).
+
+    When the iteration ends the consumer is joined, so the caller knows it finished; its error re-raises
+    here. If the consumer fails early, the iteration stops at the next item with that error. If the caller
+    stops early (an error, or ``close()``), the consumer sees ``StreamAborted`` so it can discard its work.
+    """
+    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
+
+    def feed() -> Iterator[T]:
+        while (item := slots.get()) is not _DONE:
+            if item is _ABORT:
+                raise StreamAborted("the producer stopped early")
+            yield item  # type: ignore[misc]
+
+    def run() -> None:
+        try:
+            consumer(feed())
+        except BaseException as exc:  # handed to the producer side
+            failure.append(exc)
+            while slots.get() not in (_DONE, _ABORT):  # drain so the producer never blocks
+                pass
+
+    worker = threading.Thread(target=run, name="tee-consumer", daemon=True)
+    worker.start()
+    finished = False
+    try:
+        for item in items:
+            if failure:
+                raise failure[0]
+            slots.put(item)
+            yield item
+        finished = True
+    finally:
+        slots.put(_DONE if finished else _ABORT)
+        worker.join()
+    if failure:
+        raise failure[0]
