@@ -99,8 +99,10 @@ class Pipeline:
         sums = {}
         for feed, qualified in TABLES.items():
             schema, name = qualified.split(".")
-            query = sql.SQL("SELECT count(*) AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
-                            "AS md5 FROM {} AS t").format(sql.Identifier(schema, name))
+            query = sql.SQL(
+                "SELECT count(*) AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
+                "AS md5 FROM {} AS t"
+            ).format(sql.Identifier(schema, name))
             row = self.query(query)[0]
             sums[feed] = f"{row['n']}:{row['md5']}"
         row = self.query(

@@ -106,10 +106,7 @@ def records(path: Path, pan_key: bytes) -> list[Record]:
     feed = feed_of(path)
     lines = data.decode("utf-8").removeprefix("\ufeff").splitlines()
     header, details = lines[0], [line for line in lines[1:] if line.startswith("D")]
-    if feed == "transactions":
-        day = _date(header.split("|")[2])
-    else:
-        day = _date(header[21:29])
+    day = _date(header.split("|")[2] if feed == "transactions" else header[21:29])
     assert day is not None
     lineage = {"business_date": day, "source_file": path.name, "execution_name": execution_name(feed, day, data)}
     parse = _transaction if feed == "transactions" else _account

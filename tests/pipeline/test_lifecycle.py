@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -36,7 +35,9 @@ def ledger_counts(row: dict) -> Counts:
 
 
 def test_day_one_loads_both_feeds(pipeline: Pipeline) -> None:
-    files = [generate(feed, DAY1, rows=ROWS, seed=11, out_dir=pipeline.src) for feed in ("transactions", "account_summary")]
+    files = [
+        generate(feed, DAY1, rows=ROWS, seed=11, out_dir=pipeline.src) for feed in ("transactions", "account_summary")
+    ]
     result = pipeline.cli("run", *files)
     assert result.exit_code == 0, result.output + result.stderr
 
@@ -78,8 +79,9 @@ def test_day_one_loads_both_feeds(pipeline: Pipeline) -> None:
 
 def test_day_two_applies_updates_and_deletes_exactly(pipeline: Pipeline) -> None:
     day1 = generate("transactions", DAY1, rows=ROWS, seed=3, out_dir=pipeline.src)
-    day2 = derive_update_file(DAY1, DAY2, base_rows=ROWS, rows=150, seed=3, out_dir=pipeline.src,
-                              update_fraction=0.3, delete_fraction=0.05)
+    day2 = derive_update_file(
+        DAY1, DAY2, base_rows=ROWS, rows=150, seed=3, out_dir=pipeline.src, update_fraction=0.3, delete_fraction=0.05
+    )
     actions = [r.action for r in records(day2, pipeline.pan_key)]
     assert {"A", "U", "D"} <= set(actions)
     table = Table("transactions")
@@ -137,7 +139,9 @@ def test_same_file_again_is_skipped_and_changes_nothing(pipeline: Pipeline) -> N
     again = pipeline.cli("run", path)
     assert again.exit_code == 0, again.output + again.stderr
     (message,) = notifications(again.stdout)
-    assert message["status"] == "SKIPPED" and message["executionname"] == execution_name("transactions", DAY1, path.read_bytes())
+    assert message["status"] == "SKIPPED" and message["executionname"] == execution_name(
+        "transactions", DAY1, path.read_bytes()
+    )
     assert pipeline.checksum() == before
     assert [r["status"] for r in pipeline.ledger()] == ["LOADED", "SKIPPED"]
     skipped = pipeline.ledger()[1]
@@ -152,7 +156,9 @@ def test_same_file_again_is_skipped_and_changes_nothing(pipeline: Pipeline) -> N
     assert pipeline.files("raw") == pipeline.files("landing") == pipeline.files("error") == []
 
 
-@pytest.mark.parametrize(("feed", "rule"), [("transactions", "T002"), ("transactions", "R006"), ("account_summary", "R002")])
+@pytest.mark.parametrize(
+    ("feed", "rule"), [("transactions", "T002"), ("transactions", "R006"), ("account_summary", "R002")]
+)
 def test_rejected_file_leaves_the_database_untouched(pipeline: Pipeline, feed: str, rule: str) -> None:
     good = generate(feed, DAY1, rows=ROWS, seed=6, out_dir=pipeline.src)
     assert pipeline.cli("run", good).exit_code == 0
@@ -217,3 +223,35 @@ def test_status_shows_the_ledger(pipeline: Pipeline) -> None:
     assert table.exit_code == 0
     for text in (good.name, bad.name, "LOADED", "SKIPPED", "REJECTED"):
         assert text in table.stdout
+
+
+def test_run_file_api_returns_the_outcome_and_prints_the_notification(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from etl.pipeline.context import Context
+    from etl.pipeline.run import run_file
+
+    path = generate("account_summary", DAY1, rows=300, seed=9, out_dir=pipeline.src)
+    steps_seen: list[str] = []
+    with Context() as ctx:
+        first = run_file(ctx, path, steps_seen.append)
+        second = run_file(ctx, path)
+    assert steps_seen[0] == "landing → raw" and "load" in steps_seen and steps_seen[-1] == "notify"
+    assert (first.status, first.ok, second.status, second.ok) == ("SUCCESS", True, "SKIPPED", True)
+    assert first.rows == {"rows_in": 300, "inserted": 300, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0}
+    assert first.stage_uri == str(
+        pipeline.zone("stage") / "account_summary/business_date=2024-03-01/account_summary_20240301.parquet"
+    )
+    assert first.location == str(pipeline.zone("archive") / "account_summary/2024-03-01/account_summary_20240301.dat")
+    assert second.location and second.location.endswith("account_summary_20240301.1.dat")
+    printed = notifications(capsys.readouterr().out)
+    assert printed == [first.message, second.message]
+    assert second.message["msg"] == "File already loaded, moved to archive: account_summary"
+
+
+def test_the_same_file_twice_in_one_run_loads_once(pipeline: Pipeline) -> None:
+    path = generate("transactions", DAY1, rows=200, seed=10, out_dir=pipeline.src)
+    result = pipeline.cli("run", "--json", path, path)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert [m["status"] for m in notifications(result.stdout)] == ["SUCCESS", "SKIPPED"]
+    assert [r["status"] for r in pipeline.ledger()] == ["LOADED", "SKIPPED"]
