@@ -255,3 +255,29 @@ def test_the_same_file_twice_in_one_run_loads_once(pipeline: Pipeline) -> None:
     assert result.exit_code == 0, result.output + result.stderr
     assert [m["status"] for m in notifications(result.stdout)] == ["SUCCESS", "SKIPPED"]
     assert [r["status"] for r in pipeline.ledger()] == ["LOADED", "SKIPPED"]
+
+
+def test_configuration_errors_exit_2_before_any_file_moves(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+
+    path = generate("transactions", DAY1, rows=200, seed=12, out_dir=pipeline.src)
+    monkeypatch.setenv("ETL_BLOCK_SIZE", "12")
+    result = pipeline.cli("run", path)
+    assert result.exit_code == 2 and "ETL_BLOCK_SIZE" in result.stderr and "Traceback" not in result.output
+    monkeypatch.delenv("ETL_BLOCK_SIZE")
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("ETL_DATABASE_URL")
+    monkeypatch.setenv("ETL_DB_SECRET_ID", "fintech/no-such-secret")
+    with mock_aws():
+        for args in (("run", path), ("run", "--json", path)):
+            result = pipeline.cli(*args)
+            assert result.exit_code == 2, result.output + result.stderr
+            assert "cannot locate the database" in result.stderr and "no-such-secret" in result.stderr
+    assert not pipeline.home.exists()  # nothing landed
