@@ -257,7 +257,9 @@ def test_the_same_file_twice_in_one_run_loads_once(pipeline: Pipeline) -> None:
     assert [r["status"] for r in pipeline.ledger()] == ["LOADED", "SKIPPED"]
 
 
-def test_configuration_errors_exit_2_before_any_file_moves(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_configuration_errors_exit_2_before_any_file_moves(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, fake_aws: None
+) -> None:
     from moto import mock_aws
 
     path = generate("transactions", DAY1, rows=200, seed=12, out_dir=pipeline.src)
@@ -266,13 +268,6 @@ def test_configuration_errors_exit_2_before_any_file_moves(pipeline: Pipeline, m
     assert result.exit_code == 2 and "ETL_BLOCK_SIZE" in result.stderr and "Traceback" not in result.output
     monkeypatch.delenv("ETL_BLOCK_SIZE")
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("ETL_DATABASE_URL")
     monkeypatch.setenv("ETL_DB_SECRET_ID", "fintech/no-such-secret")
     with mock_aws():
@@ -281,3 +276,32 @@ def test_configuration_errors_exit_2_before_any_file_moves(pipeline: Pipeline, m
             assert result.exit_code == 2, result.output + result.stderr
             assert "cannot locate the database" in result.stderr and "no-such-secret" in result.stderr
     assert not pipeline.home.exists()  # nothing landed
+
+
+def test_notifications_go_to_sns_when_a_topic_is_set(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, fake_aws: None
+) -> None:
+    import boto3
+    from moto import mock_aws
+
+    good = generate("transactions", DAY1, rows=200, seed=13, out_dir=pipeline.src)
+    bad = generate("transactions", DAY2, rows=200, seed=13, corrupt="R003", out_dir=pipeline.src / "bad")
+    with mock_aws():
+        sns, sqs = boto3.client("sns"), boto3.client("sqs")
+        topic = sns.create_topic(Name="etl-notifications")["TopicArn"]
+        queue = sqs.create_queue(QueueName="etl-notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+        monkeypatch.setenv("ETL_SNS_TOPIC_ARN", topic)
+        result = pipeline.cli("run", good, bad)
+        received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert result.exit_code == 1, result.output + result.stderr
+    assert notifications(result.stdout) == []  # published, not printed
+    bodies = sorted((json.loads(m["Body"]) for m in received), key=lambda b: b["status"])
+    assert [(b["msg"], b["status"], b["file"]) for b in bodies] == [
+        ("File moved to error: transactions", "FAILURE", bad.name),
+        ("File uploaded to RDS and moved to archive: transactions", "SUCCESS", good.name),
+    ]
+    assert bodies[0]["errors"] == {"R003": 2} and bodies[1]["executionname"] == execution_name(
+        "transactions", DAY1, good.read_bytes()
+    )
