@@ -123,16 +123,3 @@ def pipeline(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pi
     monkeypatch.setenv("ETL_DATABASE_URL", db_url)
     monkeypatch.setenv("ETL_PAN_KEY", PAN_KEY)
     return Pipeline(home, src, db_url)
-
-
-@pytest.fixture
-def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Credentials and a region for moto's ``mock_aws``, so boto3 can never reach a real account."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)

@@ -258,7 +258,7 @@ def test_the_same_file_twice_in_one_run_loads_once(pipeline: Pipeline) -> None:
 
 
 def test_configuration_errors_exit_2_before_any_file_moves(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, fake_aws: None
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, aws_env: None
 ) -> None:
     from moto import mock_aws
 
@@ -279,7 +279,7 @@ def test_configuration_errors_exit_2_before_any_file_moves(
 
 
 def test_notifications_go_to_sns_when_a_topic_is_set(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, fake_aws: None
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, aws_env: None
 ) -> None:
     import boto3
     from moto import mock_aws
