@@ -27,9 +27,9 @@ def run(
         if not path.is_file():
             usage_error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
     settings = _settings()
-    where = _database(settings)
+    where = database_location(settings)
     if not as_json:
-        err_console.print(f"zones under [bold]{settings.home.resolve()}[/]; database: {where}", highlight=False)
+        show_locations(settings, where)
     outcomes: list[Outcome] = []
     with Context(settings) as ctx, _progress(as_json) as bar:
         for path in files:
@@ -57,7 +57,13 @@ def _settings() -> Settings:
         usage_error(f"invalid configuration: {problems}")
 
 
-def _database(settings: Settings) -> str:
+def show_locations(settings: Settings, where: str | None = None) -> None:
+    """Say where the zones and the database are (never a password)."""
+    where = where or database_location(settings)
+    err_console.print(f"zones under [bold]{settings.home.resolve()}[/]; database: {where}", highlight=False)
+
+
+def database_location(settings: Settings) -> str:
     """Where the database is (password-free), resolved before any file moves: an unreadable database
     secret is a configuration error (exit 2), not a failure of every file."""
     from etl.db.connect import describe
