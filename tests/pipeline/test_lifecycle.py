@@ -74,7 +74,7 @@ def test_day_one_loads_both_feeds(pipeline: Pipeline) -> None:
         assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
         assert "card_number" not in parquet.schema_arrow.names and "business_date" not in parquet.schema_arrow.names
     assert pipeline.files("landing") == pipeline.files("raw") == pipeline.files("error") == []
-    assert path.exists()  # the caller's file is left where it was
+    assert all(f.exists() for f in files)  # the caller's files are left where they were
 
 
 def test_day_two_applies_updates_and_deletes_exactly(pipeline: Pipeline) -> None:
