@@ -4,6 +4,7 @@
 ``migrated_template`` session: name of a database with every migration applied, used as a template.
 ``db_url``        function: URL of a fresh, fully migrated database (CREATE DATABASE ... TEMPLATE: fast).
 ``empty_db_url``  function: URL of a fresh database with no migrations.
+``aws_env``       function: fake credentials and a region for moto, so boto3 never reaches a real account.
 """
 
 from __future__ import annotations
@@ -51,3 +52,18 @@ def db_url(pg_url: str, migrated_template: str) -> Iterator[str]:
 @pytest.fixture
 def empty_db_url(pg_url: str) -> Iterator[str]:
     yield from _fresh(pg_url, None)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region so boto3 can never reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, print_json, usage_error
-from etl.config import get_settings
+from etl.config import Settings, get_settings
 from etl.pipeline.context import Context
 from etl.pipeline.run import Outcome, run_file
 
@@ -25,9 +26,10 @@ def run(
     for path in files:
         if not path.is_file():
             usage_error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-    settings = get_settings()
+    settings = _settings()
+    where = database_location(settings)
     if not as_json:
-        show_locations(settings)
+        show_locations(settings, where)
     outcomes: list[Outcome] = []
     with Context(settings) as ctx, _progress(as_json) as bar:
         for path in files:
@@ -46,12 +48,31 @@ def run(
     raise typer.Exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
 
 
-def show_locations(settings) -> None:
+def _settings() -> Settings:
+    """The ``ETL_*`` settings; an invalid one is a configuration error (exit 2), named without its value."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"ETL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        usage_error(f"invalid configuration: {problems}")
+
+
+def show_locations(settings: Settings, where: str | None = None) -> None:
+    """Say where the zones and the database are (never a password)."""
+    where = where or database_location(settings)
+    err_console.print(f"zones under [bold]{settings.home.resolve()}[/]; database: {where}", highlight=False)
+
+
+def database_location(settings: Settings) -> str:
+    """Where the database is (password-free), resolved before any file moves: an unreadable database
+    secret is a configuration error (exit 2), not a failure of every file."""
     from etl.db.connect import describe
 
-    err_console.print(
-        f"zones under [bold]{settings.home.resolve()}[/]; database: {describe(settings)}", highlight=False
-    )
+    try:
+        return describe(settings)
+    except Exception as exc:
+        source = f" from secret {settings.db_secret_id}" if settings.db_secret_id else ""
+        usage_error(f"cannot locate the database{source}: {type(exc).__name__}: {exc}")
 
 
 def _progress(quiet: bool) -> Progress:

@@ -313,18 +313,21 @@ def zone(uri: str | Path) -> Zone:
     return LocalZone(text)
 
 
-def _candidates(key: str) -> Iterator[str]:
-    """``key``, then ``name.1.ext``, ``name.2.ext``, ... so nothing is ever overwritten."""
+def _candidates(key: str, keep_name: bool = False) -> Iterator[str]:
+    """``key``, then ``name.1.ext``, ``name.2.ext``, ... so nothing is ever overwritten.
+
+    With ``keep_name`` the file name stays intact and a numbered folder takes the suffix instead
+    (``dir/1/name``, ...): landing and raw need the exact name, which says the feed and date.
+    """
     yield key
     path = PurePosixPath(key)
-    for n in range(1, _MAX_SUFFIX):
-        yield str(path.with_name(f"{path.stem}.{n}{path.suffix}"))
-    yield str(path.with_name(f"{path.stem}.{uuid.uuid4().hex}{path.suffix}"))
+    for n in [*range(1, _MAX_SUFFIX), uuid.uuid4().hex]:
+        yield str(path.parent / str(n) / path.name if keep_name else path.with_name(f"{path.stem}.{n}{path.suffix}"))
 
 
-def copy_unique(src: Zone, key: str, dst: Zone, dst_key: str) -> str:
+def copy_unique(src: Zone, key: str, dst: Zone, dst_key: str, *, keep_name: bool = False) -> str:
     """Copy to ``dst_key`` or, when that name is taken, the first free suffixed name; returns the key written."""
-    for candidate in _candidates(dst_key):
+    for candidate in _candidates(dst_key, keep_name):
         try:
             src.copy_to(key, dst, candidate, overwrite=False)
         except FileExistsError:
@@ -333,14 +336,14 @@ def copy_unique(src: Zone, key: str, dst: Zone, dst_key: str) -> str:
     raise MoveError(f"no free name for {dst.uri_of(dst_key)}")  # pragma: no cover - last is a fresh uuid
 
 
-def move(src: Zone, key: str, dst: Zone, dst_key: str) -> str:
+def move(src: Zone, key: str, dst: Zone, dst_key: str, *, keep_name: bool = False) -> str:
     """Copy, verify size and SHA-256, then delete the source; returns the key actually written.
 
-    Never overwrites in ``dst``. If the copy does not verify, the bad copy is removed, the source is
-    kept, and ``MoveError`` is raised.
+    Never overwrites in ``dst`` (``keep_name``: see ``_candidates``). If the copy does not verify, the bad
+    copy is removed, the source is kept, and ``MoveError`` is raised.
     """
     expected_size, expected_sha = src.size(key), src.sha256(key)
-    candidate = copy_unique(src, key, dst, dst_key)
+    candidate = copy_unique(src, key, dst, dst_key, keep_name=keep_name)
     size, sha = dst.size(candidate), dst.sha256(candidate)
     if size != expected_size or sha != expected_sha:
         dst.delete(candidate)

@@ -83,16 +83,20 @@ class Validation:
 
 
 def accept_local(ctx: Context, path: Path) -> str:
-    """Copy a local file into the landing zone (the caller's file is left where it was); returns its key."""
+    """Copy a local file into the landing zone (the caller's file is left where it was); returns its key.
+
+    A name already in landing (another run of the same file) puts the copy in a numbered folder: the
+    file name itself must stay exact, since it names the feed and date.
+    """
     source = zone(str(path.parent.resolve()))
-    return copy_unique(source, path.name, ctx.zone("landing"), path.name)
+    return copy_unique(source, path.name, ctx.zone("landing"), path.name, keep_name=True)
 
 
 def land_to_raw(ctx: Context, landing_key: str) -> FileRef:
-    """Move a landed file into raw: copy, verify size and SHA-256, delete from landing."""
+    """Move a landed file into raw: copy, verify size and SHA-256, delete from landing (exact name kept)."""
     ref = FileRef.for_key(landing_key)
     raw_key = f"{ref.feed or 'unknown'}/{ref.name}"
-    final = move(ctx.zone("landing"), landing_key, ctx.zone("raw"), raw_key)
+    final = move(ctx.zone("landing"), landing_key, ctx.zone("raw"), raw_key, keep_name=True)
     return FileRef.for_key(final)
 
 
