@@ -4,12 +4,16 @@
 ``migrated_template`` session: name of a database with every migration applied, used as a template.
 ``db_url``        function: URL of a fresh, fully migrated database (CREATE DATABASE ... TEMPLATE: fast).
 ``empty_db_url``  function: URL of a fresh database with no migrations.
+``spark``         session: ONE local SparkSession for every suite that needs one (no skip when Java or
+                  Spark is missing: the fixture then fails, and so does CI).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -51,3 +55,21 @@ def db_url(pg_url: str, migrated_template: str) -> Iterator[str]:
 @pytest.fixture
 def empty_db_url(pg_url: str) -> Iterator[str]:
     yield from _fresh(pg_url, None)
+
+
+def _java_home() -> None:
+    if not os.environ.get("JAVA_HOME"):
+        java = shutil.which("java")
+        if java is None:
+            raise RuntimeError("Java is required for the Spark tests (install openjdk 17)")
+        os.environ["JAVA_HOME"] = str(Path(java).resolve().parent.parent)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    _java_home()
+    from etl.spark.engine import spark_session
+
+    session = spark_session("fintech-etl-tests")
+    yield session
+    session.stop()

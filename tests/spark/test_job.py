@@ -18,15 +18,16 @@ from etl.spark.engine import run_job
 from etl.spark.job import job_arguments, parse_business_date, resolve_pan_key
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGV = ["transform_job.py", "--feed", "transactions", "--source", "/raw/transactions_20240301.dat",
-        "--stage-uri", "/stage", "--business-date", "2024-03-01", "--execution-name", "ex-1"]
+ARGV = ["transform_job.py", "--feed", "transactions", "--source_uri", "/raw/transactions_20240301.dat",
+        "--stage_uri", "/stage", "--business_date", "2024-03-01", "--execution_name", "ex-1"]
 
 
 def test_job_arguments_without_glue():
-    args = job_arguments([*ARGV, "--JOB_ID", "j_1", "--job-bookmark-option", "job-bookmark-disable"])
+    args = job_arguments([*ARGV, "--JOB_ID", "j_1", "--job-bookmark-option", "job-bookmark-disable",
+                          "--sha256", "ab" * 32, "--error_uri", "s3://error"])
     assert args == {"feed": "transactions", "source": "/raw/transactions_20240301.dat", "stage_uri": "/stage",
                     "business_date": "2024-03-01", "execution_name": "ex-1", "pan_key_secret_id": None}
-    assert job_arguments([*ARGV, "--pan-key-secret-id", "pan"])["pan_key_secret_id"] == "pan"
+    assert job_arguments([*ARGV, "--pan_key_secret_id", "pan"])["pan_key_secret_id"] == "pan"
     with pytest.raises(SystemExit):
         job_arguments(ARGV[:3])
 
@@ -60,9 +61,9 @@ def test_glue_entry_end_to_end(spark, tmp_path, transactions_file, monkeypatch, 
     spec = importlib.util.spec_from_file_location("transform_job", ROOT / "glue" / "transform_job.py")
     entry = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(entry)
-    argv = ["transform_job.py", "--feed", "transactions", "--source", str(transactions_file),
-            "--stage-uri", str(tmp_path / "stage"), "--business-date", "20240301", "--execution-name", "ex-3",
-            "--pan-key-secret-id", "etl/pan-key"]
+    argv = ["transform_job.py", "--feed", "transactions", "--source_uri", str(transactions_file),
+            "--stage_uri", str(tmp_path / "stage"), "--business_date", "20240301", "--execution_name", "ex-3",
+            "--pan_key_secret_id", "etl/pan-key"]
     result = entry.main(argv)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     assert result["rows"] == len(CARDS)
