@@ -287,7 +287,9 @@ def simulation(
         runner.close()
 
 
-def run_files(paths: Sequence[Path], settings: Settings | None = None, *, threshold: int | None = None) -> list[FileRun]:
+def run_files(
+    paths: Sequence[Path], settings: Settings | None = None, *, threshold: int | None = None
+) -> list[FileRun]:
     """``etl sim``: each file through the emulated pipeline, in order."""
     with simulation(settings, threshold=threshold) as sim:
         return [sim.run_file(path) for path in paths]

@@ -37,8 +37,10 @@ def sim(
             print_json(run.to_dict())
             continue
         colour = COLOURS.get(run.status, "red")
-        console.print(f"[bold]{run.file}[/]  [{colour}]{run.status}[/]  "
-                      f"(execution {run.execution_name}: {run.execution_status})", highlight=False)
+        console.print(
+            f"[bold]{run.file}[/]  [{colour}]{run.status}[/]  (execution {run.execution_name}: {run.execution_status})",
+            highlight=False,
+        )
         console.print("  " + " → ".join(run.states), highlight=False)
         if run.notification:
             console.print_json(data=run.notification)
