@@ -41,7 +41,7 @@ def sim(
             f"[bold]{run.file}[/]  [{colour}]{run.status}[/]  (execution {run.execution_name}: {run.execution_status})",
             highlight=False,
         )
-        console.print("  " + " → ".join(run.states), highlight=False)
+        console.print("  " + " → ".join(run.states), highlight=False, soft_wrap=True)
         if run.notification:
             console.print_json(data=run.notification)
         if run.detail:

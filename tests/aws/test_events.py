@@ -10,8 +10,11 @@ from etl.aws.events import EventError, S3Object, s3_objects
 
 
 def s3_record(bucket: str, key: str, event_name: str = "ObjectCreated:Put") -> dict:
-    return {"eventSource": "aws:s3", "eventName": event_name,
-            "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 10}}}
+    return {
+        "eventSource": "aws:s3",
+        "eventName": event_name,
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 10}},
+    }
 
 
 def test_s3_notification_with_several_records_in_order():
@@ -26,9 +29,15 @@ def test_keys_are_url_decoded_plus_and_percent():
 
 def test_sns_wrapped_s3_event_several_records_and_messages():
     inner = {"Records": [s3_record("landing", "one+file.dat"), s3_record("landing", "two.dat")]}
-    event = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(inner)}},
-                         {"EventSource": "aws:sns", "Sns": {"Message": json.dumps({"Records": [
-                             s3_record("landing", "three%20.dat")]})}}]}
+    event = {
+        "Records": [
+            {"EventSource": "aws:sns", "Sns": {"Message": json.dumps(inner)}},
+            {
+                "EventSource": "aws:sns",
+                "Sns": {"Message": json.dumps({"Records": [s3_record("landing", "three%20.dat")]})},
+            },
+        ]
+    }
     assert [o.key for o in s3_objects(event)] == ["one file.dat", "two.dat", "three .dat"]
 
 
@@ -38,8 +47,12 @@ def test_sqs_wrapped_s3_event():
 
 
 def test_eventbridge_object_created():
-    event = {"version": "0", "source": "aws.s3", "detail-type": "Object Created",
-             "detail": {"bucket": {"name": "raw"}, "object": {"key": "transactions/a+b%2Bc.dat", "size": 5}}}
+    event = {
+        "version": "0",
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": "raw"}, "object": {"key": "transactions/a+b%2Bc.dat", "size": 5}},
+    }
     assert s3_objects(event) == [S3Object("raw", "transactions/a b+c.dat")]
 
 

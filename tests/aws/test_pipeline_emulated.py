@@ -34,7 +34,8 @@ def table_rows(db_url: str, feed: str) -> int:
 
 def ledger(db_url: str) -> list[tuple[str, str, str]]:
     with psycopg.connect(db_url) as conn:
-        return conn.execute("SELECT file_name, status, execution_name FROM etl.file_ledger ORDER BY ledger_id").fetchall()
+        query = "SELECT file_name, status, execution_name FROM etl.file_ledger ORDER BY ledger_id"
+        return conn.execute(query).fetchall()
 
 
 def keys(sim: Simulation, zone: str) -> list[str]:

@@ -24,7 +24,9 @@ def test_zone_key_strips_the_zone_prefix_and_refuses_other_objects(tmp_path):
 
 def test_s3_location_and_execution_arn():
     assert s3_location("s3://archive/transactions/2024-03-01/t.dat") == {
-        "bucket": "archive", "key": "transactions/2024-03-01/t.dat"}
+        "bucket": "archive",
+        "key": "transactions/2024-03-01/t.dat",
+    }
     with pytest.raises(ValueError):
         s3_location("/local/path")
     machine = "arn:aws:states:us-east-1:123456789012:stateMachine:fintech-etl"
@@ -34,6 +36,7 @@ def test_s3_location_and_execution_arn():
 def test_error_text_reads_a_lambda_cause_or_keeps_plain_text():
     cause = json.dumps({"errorMessage": "could not connect", "errorType": "TransientDatabaseError"})
     assert error_text({"Error": "TransientDatabaseError", "Cause": cause}) == (
-        "TransientDatabaseError: could not connect")
+        "TransientDatabaseError: could not connect"
+    )
     assert error_text({"Error": "States.Timeout", "Cause": "took too long"}) == "States.Timeout: took too long"
     assert error_text(None) is None

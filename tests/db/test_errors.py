@@ -14,9 +14,12 @@ def _raise(conn: psycopg.Connection, sqlstate: str) -> None:
 
 @pytest.mark.parametrize("sqlstate", ["40001", "40P01", "55P03", "57014", "53300"])
 def test_transient_server_errors_are_mapped(db_url, sqlstate):
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        with pytest.raises(TransientDatabaseError) as caught, transient_database_errors():
-            _raise(conn, sqlstate)
+    with (
+        psycopg.connect(db_url, autocommit=True) as conn,
+        pytest.raises(TransientDatabaseError) as caught,
+        transient_database_errors(),
+    ):
+        _raise(conn, sqlstate)
     assert isinstance(caught.value.__cause__, psycopg.OperationalError)
     assert type(caught.value).__name__ == "TransientDatabaseError"  # the name state_machine.yml retries
 
@@ -30,9 +33,12 @@ def test_a_lost_connection_is_transient(db_url):
 
 @pytest.mark.parametrize("sqlstate", ["23505", "22003", "42P01", "28P01"])
 def test_data_and_configuration_errors_pass_through(db_url, sqlstate):
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        with pytest.raises(psycopg.Error) as caught, transient_database_errors():
-            _raise(conn, sqlstate)
+    with (
+        psycopg.connect(db_url, autocommit=True) as conn,
+        pytest.raises(psycopg.Error) as caught,
+        transient_database_errors(),
+    ):
+        _raise(conn, sqlstate)
     assert not isinstance(caught.value, TransientDatabaseError)
     assert caught.value.sqlstate == sqlstate
 
