@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,7 @@ def sim(
     from etl.aws.sim import run_files
     from etl.db.connect import describe
 
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # moto logs every Fail state it interprets as an ERROR
     settings = get_settings()
     if not as_json:
         err_console.print(f"emulated AWS (moto); database: {describe(settings)}", highlight=False)
@@ -44,7 +46,7 @@ def sim(
         console.print("  " + " → ".join(run.states), highlight=False, soft_wrap=True)
         if run.notification:
             console.print_json(data=run.notification)
-        if run.detail:
+        elif run.detail:
             console.print(f"  {run.detail}", highlight=False)
     raise typer.Exit(EXIT_OK if all(run.ok for run in runs) else EXIT_FAILED)
 
