@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -82,21 +83,32 @@ def _validation(ctx: Context, ref: steps.FileRef, payload: Payload) -> steps.Val
 # --- triggers -------------------------------------------------------------------------------------------
 
 
+def _present(event: Any, target: Zone, name: str, skipped: list[Payload]) -> Iterator[str]:
+    """Zone keys of the event's objects still in ``target``; the others are reported in ``skipped``.
+
+    Sidecars (reports, rejects, errors) are never data files; a missing object means a repeated event.
+    """
+    for obj in s3_objects(event):
+        try:
+            key = zone_key(target, obj.bucket, obj.key)
+        except ForeignObject as exc:
+            skipped.append({"key": obj.key, "reason": str(exc)})
+            continue
+        if key.endswith((*steps.SIDECARS, ERROR_SUFFIX)):
+            skipped.append({"key": obj.key, "reason": "a sidecar, not a data file"})
+        elif not target.exists(key):
+            skipped.append({"key": obj.key, "reason": f"no longer in the {name} zone"})
+        else:
+            yield key
+
+
 def land_to_raw(event: Any) -> Payload:
     """``lz_to_raw``: move every landed object the event names into raw (copy, verify, delete)."""
     moved: list[Payload] = []
     skipped: list[Payload] = []
     with Context() as ctx:
         landing, raw = ctx.zone("landing"), ctx.zone("raw")
-        for obj in s3_objects(event):
-            try:
-                key = zone_key(landing, obj.bucket, obj.key)
-            except ForeignObject as exc:
-                skipped.append({"key": obj.key, "reason": str(exc)})
-                continue
-            if not landing.exists(key):  # a repeated event: the file already moved on
-                skipped.append({"key": obj.key, "reason": "no longer in the landing zone"})
-                continue
+        for key in _present(event, landing, "landing", skipped):
             ref = steps.land_to_raw(ctx, key)
             pointer = file_pointer(raw, ref.key)  # type: ignore[arg-type]
             moved.append({k: pointer[k] for k in ("bucket", "key", "size", "sha256")})
@@ -122,18 +134,7 @@ def start_executions(event: Any, sfn: Any = None) -> Payload:
     options = {"large_file_threshold_bytes": settings.large_file_threshold_bytes}
     with Context(settings) as ctx:
         raw = ctx.zone("raw")
-        for obj in s3_objects(event):
-            try:
-                key = zone_key(raw, obj.bucket, obj.key)
-            except ForeignObject as exc:
-                skipped.append({"key": obj.key, "reason": str(exc)})
-                continue
-            if key.endswith((*steps.SIDECARS, ERROR_SUFFIX)):
-                skipped.append({"key": obj.key, "reason": "a sidecar, not a data file"})
-                continue
-            if not raw.exists(key):
-                skipped.append({"key": obj.key, "reason": "no longer in the raw zone"})
-                continue
+        for key in _present(event, raw, "raw", skipped):
             pointer = file_pointer(raw, key)  # type: ignore[arg-type]
             day = dt.date.fromisoformat(pointer["business_date"]) if pointer["business_date"] else None
             name = execution_name(pointer["feed"] or "unknown", day, pointer["sha256"])
