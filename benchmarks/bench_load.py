@@ -76,9 +76,7 @@ def synthetic_transactions(rows: int, seed: int = 7) -> pa.Table:
         "business_date": pa.array(np.full(rows, 19_700, np.int32)).cast(pa.date32()),
         "source_file": pa.array(np.full(rows, "transactions_20231111.dat")),
         "execution_name": pa.array(np.full(rows, "bench-1")),
-        "loaded_at": pa.array(np.full(rows, 1_700_000_000_000_000), pa.int64()).cast(
-            schema.field("loaded_at").type
-        ),
+        "loaded_at": pa.array(np.full(rows, 1_700_000_000_000_000), pa.int64()).cast(schema.field("loaded_at").type),
     }
     return pa.Table.from_pydict(data).cast(schema)
 
@@ -101,9 +99,7 @@ def second_day(day1: pa.Table, seed: int = 8) -> pa.Table:
         ("source_file", pa.array(np.full(rows, "transactions_20231112.dat"))),
         ("execution_name", pa.array(np.full(rows, "bench-2"))),
     ):
-        table = table.set_column(
-            table.schema.get_field_index(name), name, column.cast(table.schema.field(name).type)
-        )
+        table = table.set_column(table.schema.get_field_index(name), name, column.cast(table.schema.field(name).type))
     return table
 
 
@@ -189,9 +185,7 @@ def on_conflict_load(url: str, table: pa.Table) -> float:
         t=plan.target,
         tmp=plan.temp,
         c=sql.SQL(", ").join(cols),
-        s=sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in plan.set_columns
-        ),
+        s=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in plan.set_columns),
         tc=sql.SQL(", ").join(sql.Identifier("transactions", c) for c in plan.compared_columns),
         ec=sql.SQL(", ").join(sql.Identifier("excluded", c) for c in plan.compared_columns),
     )

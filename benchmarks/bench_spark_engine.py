@@ -89,8 +89,10 @@ def main() -> None:
             spark.stop()
         rows = (pq.read_metadata(arrow_file).num_rows, pq.read_metadata(spark_file).num_rows)
     print(f"rows={args.rows} file={mb:.1f} MB rows_staged(pyarrow, spark)={rows}")
-    print(f"pyarrow engine: {arrow_s:.2f} s   spark engine (local[2]): {spark_s:.2f} s   "
-          f"spark session start-up: {startup:.1f} s")
+    print(
+        f"pyarrow engine: {arrow_s:.2f} s   spark engine (local[2]): {spark_s:.2f} s   "
+        f"spark session start-up: {startup:.1f} s"
+    )
 
 
 if __name__ == "__main__":

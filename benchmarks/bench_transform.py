@@ -42,8 +42,11 @@ def raw_transactions(rows: int, cards: int, seed: int = 7) -> pa.Table:
     ids = pc.binary_join_element_wise("T-", digits(np.arange(rows), 10), "")
     pick = lambda options, p=None: pa.array(options).take(pa.array(rng.choice(len(options), rows, p=p)))  # noqa: E731
     ts = pc.binary_join_element_wise(
-        "20240102", digits(rng.integers(0, 24, rows), 2), digits(rng.integers(0, 60, rows), 2),
-        digits(rng.integers(0, 60, rows), 2), ""
+        "20240102",
+        digits(rng.integers(0, 24, rows), 2),
+        digits(rng.integers(0, 60, rows), 2),
+        digits(rng.integers(0, 60, rows), 2),
+        "",
     )
     columns = {
         "record_type": pa.repeat(pa.scalar("D"), rows),
@@ -108,8 +111,7 @@ def main() -> None:
     contract = load_contract("transactions")
     start = time.perf_counter()
     raw = raw_transactions(args.rows, args.cards)
-    print(f"generated {raw.num_rows:,} raw rows in {time.perf_counter() - start:.2f} s "
-          f"({args.cards:,} distinct cards)")
+    print(f"generated {raw.num_rows:,} raw rows in {time.perf_counter() - start:.2f} s ({args.cards:,} distinct cards)")
     bench_hmac(min(args.cards, args.rows), args.repeat)
 
     day = dt.date(2024, 1, 2)
@@ -126,8 +128,10 @@ def main() -> None:
 
     mask_s, _ = timed(mask_file, args.repeat)
     transform_s, staged = timed(transform_file, args.repeat)
-    print(f"transform of {raw.num_rows:,} rows in {len(batches)} batches: {transform_s:.3f} s "
-          f"(of which card masking {mask_s:.3f} s)")
+    print(
+        f"transform of {raw.num_rows:,} rows in {len(batches)} batches: {transform_s:.3f} s "
+        f"(of which card masking {mask_s:.3f} s)"
+    )
     whole = raw.combine_chunks().to_batches()[0]
     whole_s, _ = timed(lambda: transform_batch(whole, contract, lineage, CardMasker(KEY)), args.repeat)
     print(f"transform as one batch: {whole_s:.3f} s")
@@ -135,8 +139,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="etl-bench-") as folder:
         for codec in ("zstd", "snappy"):
             seconds, uri = timed(
-                lambda codec=codec: write_stage(f"{folder}/{codec}", contract, day, "transactions_20240102",
-                                                staged, compression=codec),
+                lambda codec=codec: write_stage(
+                    f"{folder}/{codec}", contract, day, "transactions_20240102", staged, compression=codec
+                ),
                 args.repeat,
             )
             size = os.path.getsize(uri)

@@ -29,12 +29,25 @@ def make_file(feed: str, rows: int, out_dir: str | Path, seed: int = 0, business
     return generate(feed, business_date, rows=rows, seed=seed, out_dir=out_dir)
 
 
-def make_next_day(rows: int, out_dir: str | Path, seed: int = 0, *, new_rows: int = 0,
-                  update_fraction: float = 0.25, delete_fraction: float = 0.01) -> Path:
+def make_next_day(
+    rows: int,
+    out_dir: str | Path,
+    seed: int = 0,
+    *,
+    new_rows: int = 0,
+    update_fraction: float = 0.25,
+    delete_fraction: float = 0.01,
+) -> Path:
     """The day after ``make_file("transactions", rows, ...)``: updates and deletes of its ids."""
     return generate(
-        "transactions", DAY + dt.timedelta(days=1), rows=new_rows, seed=seed, out_dir=out_dir,
-        updates_of=BaseFile(DAY, rows), update_fraction=update_fraction, delete_fraction=delete_fraction,
+        "transactions",
+        DAY + dt.timedelta(days=1),
+        rows=new_rows,
+        seed=seed,
+        out_dir=out_dir,
+        updates_of=BaseFile(DAY, rows),
+        update_fraction=update_fraction,
+        delete_fraction=delete_fraction,
     )
 
 

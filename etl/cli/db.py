@@ -14,15 +14,13 @@ from typing import Annotated, Any, TypeVar
 
 import psycopg
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from etl.cli.common import console, err_console
 from etl.config import get_settings
 from etl.db import connect, ledger, migrate
 
 T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

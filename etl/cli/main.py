@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from etl.cli import db, generate, run, sim, validate
+from etl.cli import db, demo, generate, run, sim, validate
 
 app = typer.Typer(
     name="etl",
@@ -24,6 +24,7 @@ validate.register(app)
 db.register(app)
 generate.register(app)
 run.register(app)
+demo.register(app)
 sim.register(app)
 
 

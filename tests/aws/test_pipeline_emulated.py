@@ -19,8 +19,16 @@ from etl.generate import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
-SUCCESS_PATH = ["ValidateFile", "IsValid?", "SmallOrLarge?", "TransformInLambda", "LoadToDatabase",
-                "MoveToArchive", "NotifySuccess", "Succeeded"]
+SUCCESS_PATH = [
+    "ValidateFile",
+    "IsValid?",
+    "SmallOrLarge?",
+    "TransformInLambda",
+    "LoadToDatabase",
+    "MoveToArchive",
+    "NotifySuccess",
+    "Succeeded",
+]
 REJECT_PATH = ["ValidateFile", "IsValid?", "MoveToError", "NotifyFailure", "FileFailed"]
 SKIP_PATH = ["ValidateFile", "IsValid?", "MoveToArchiveSkipped", "NotifySkipped", "Succeeded"]
 
@@ -113,8 +121,15 @@ def test_glue_failure_is_caught_into_the_failure_path(open_sim, etl_env, spark, 
     sim.aws.client("secretsmanager").delete_secret(SecretId=sim.pan_key_secret_id, ForceDeleteWithoutRecovery=True)
     run = sim.run_file(SAMPLES / "account_summary_20240302.dat")
     assert run.status == "FAILURE"
-    assert run.states == ["ValidateFile", "IsValid?", "SmallOrLarge?", "TransformWithGlue", "MoveToError",
-                          "NotifyFailure", "FileFailed"]
+    assert run.states == [
+        "ValidateFile",
+        "IsValid?",
+        "SmallOrLarge?",
+        "TransformWithGlue",
+        "MoveToError",
+        "NotifyFailure",
+        "FileFailed",
+    ]
     assert "SecretError" in run.notification["error"]
     where = "account_summary/2024-03-02/account_summary_20240302.dat"
     assert keys(sim, "error") == [where, where + ".error.json", where + ".report.json"]
@@ -127,15 +142,20 @@ def test_repeated_events_and_copies_load_once(sim, etl_env, tmp_path):
     landing_key = sim.upload(source)
     landed = sim.land([landing_key])
     raw_key = landed["moved"][0]["key"]
-    assert sim.land([landing_key]) == {"moved": [], "skipped": [
-        {"key": landing_key, "reason": "no longer in the landing zone"}]}
+    assert sim.land([landing_key]) == {
+        "moved": [],
+        "skipped": [{"key": landing_key, "reason": "no longer in the landing zone"}],
+    }
     (execution,) = sim.trigger([raw_key])["started"]
     again = sim.trigger([raw_key])  # the same S3 event delivered twice: the running execution, or nothing
     assert [e["execution_arn"] for e in again["started"]] in ([execution["execution_arn"]], [])
     sim.wait(execution["execution_arn"])
     assert len(sim.aws.client("stepfunctions").list_executions(stateMachineArn=sim.machine_arn)["executions"]) == 1
-    assert sim.trigger([raw_key]) == {"started": [], "already_started": [], "skipped": [
-        {"key": raw_key, "reason": "no longer in the raw zone"}]}
+    assert sim.trigger([raw_key]) == {
+        "started": [],
+        "already_started": [],
+        "skipped": [{"key": raw_key, "reason": "no longer in the raw zone"}],
+    }
 
     copy = tmp_path / "transactions_20240301_02.dat"
     shutil.copyfile(source, copy)

@@ -20,8 +20,16 @@ def test_sim_json_shows_each_files_states_and_status(etl_env):
     assert [r["file"] for r in runs] == [f.name for f in files]
     for run in runs:
         assert run["status"] == "SUCCESS" and run["execution_status"] == "SUCCEEDED"
-        assert run["states"] == ["ValidateFile", "IsValid?", "SmallOrLarge?", "TransformInLambda",
-                                 "LoadToDatabase", "MoveToArchive", "NotifySuccess", "Succeeded"]
+        assert run["states"] == [
+            "ValidateFile",
+            "IsValid?",
+            "SmallOrLarge?",
+            "TransformInLambda",
+            "LoadToDatabase",
+            "MoveToArchive",
+            "NotifySuccess",
+            "Succeeded",
+        ]
         assert run["notification"]["executionname"] == run["execution_name"]
 
 

@@ -34,8 +34,15 @@ def luhn(prefix: str) -> str:
     return prefix + str((10 - total % 10) % 10)
 
 
-def write_dat(path: Path, lines: list[str], *, newline: str = "\n", bom: bool = False,
-              final_newline: bool = True, trailing_blank: int = 0) -> Path:
+def write_dat(
+    path: Path,
+    lines: list[str],
+    *,
+    newline: str = "\n",
+    bom: bool = False,
+    final_newline: bool = True,
+    trailing_blank: int = 0,
+) -> Path:
     """Write lines as bytes exactly as a sender would (line ends, BOM, final newline, blank tail)."""
     text = newline.join(lines) + (newline if final_newline else "") + newline * trailing_blank
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
@@ -54,27 +61,95 @@ CARDS = {
 
 TRANSACTIONS = [
     # id, account, card, ts, posted, amount, d/c, currency, merchant, mcc, channel, status, action
-    ["T-0001", "000000000001", CARDS["T-0001"], "20240301000000", "20240301", "000000000000", "D", "USD",
-     "Coffee Shop", "5812", "POS", "POSTED", "A"],
-    ["T-0002", "000000000002", CARDS["T-0002"], "20240301235959", "20240229", "999999999999", "C", "EUR",
-     "", "", "ECOM", "PENDING", "U"],
-    ["T-0003", "000000000003", CARDS["T-0003"], "20240229120000", "20240301", "000000012345", "D", "GBP",
-     "Café Zürich", "5411", "ATM", "REVERSED", "D"],
-    ["T-0004", "999999999999", CARDS["T-0004"], "19991231235959", "20000101", "5", "C", "USD",
-     "  spaced name  ", "", "P2P", "POSTED", "A"],
-    ["T-0005", "000000000005", CARDS["T-0005"], "20240301101010", "20240301", "000000000001", "D", "JPY",
-     "ACH Payroll", "6011", "ACH", "POSTED", "U"],
+    [
+        "T-0001",
+        "000000000001",
+        CARDS["T-0001"],
+        "20240301000000",
+        "20240301",
+        "000000000000",
+        "D",
+        "USD",
+        "Coffee Shop",
+        "5812",
+        "POS",
+        "POSTED",
+        "A",
+    ],
+    [
+        "T-0002",
+        "000000000002",
+        CARDS["T-0002"],
+        "20240301235959",
+        "20240229",
+        "999999999999",
+        "C",
+        "EUR",
+        "",
+        "",
+        "ECOM",
+        "PENDING",
+        "U",
+    ],
+    [
+        "T-0003",
+        "000000000003",
+        CARDS["T-0003"],
+        "20240229120000",
+        "20240301",
+        "000000012345",
+        "D",
+        "GBP",
+        "Café Zürich",
+        "5411",
+        "ATM",
+        "REVERSED",
+        "D",
+    ],
+    [
+        "T-0004",
+        "999999999999",
+        CARDS["T-0004"],
+        "19991231235959",
+        "20000101",
+        "5",
+        "C",
+        "USD",
+        "  spaced name  ",
+        "",
+        "P2P",
+        "POSTED",
+        "A",
+    ],
+    [
+        "T-0005",
+        "000000000005",
+        CARDS["T-0005"],
+        "20240301101010",
+        "20240301",
+        "000000000001",
+        "D",
+        "JPY",
+        "ACH Payroll",
+        "6011",
+        "ACH",
+        "POSTED",
+        "U",
+    ],
 ]
 
 
 def transactions_lines(rows: list[list[str]] = TRANSACTIONS) -> list[str]:
     total = sum(int(r[5]) for r in rows)
-    return (["H|TRANSACTIONS|20240301|20240302010203|01|CORE"]
-            + ["|".join(["D", *r]) for r in rows]
-            + [f"T|{len(rows)}|{total:015d}"])
+    return (
+        ["H|TRANSACTIONS|20240301|20240302010203|01|CORE"]
+        + ["|".join(["D", *r]) for r in rows]
+        + [f"T|{len(rows)}|{total:015d}"]
+    )
 
 
 # --- account_summary (DESIGN 3.2) --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Account:
@@ -91,9 +166,22 @@ class Account:
 
 
 def account_line(a: Account) -> str:
-    line = ("D" + a.account_id + "1234567890" + a.product + "20200115" + a.status
-            + ("-" if a.balance < 0 else "+") + f"{abs(a.balance):012d}" + f"{a.limit:012d}"
-            + f"{a.available:012d}" + f"{a.minimum:012d}" + (a.due or " " * 8) + f"{a.dpd:03d}" + a.apr)
+    line = (
+        "D"
+        + a.account_id
+        + "1234567890"
+        + a.product
+        + "20200115"
+        + a.status
+        + ("-" if a.balance < 0 else "+")
+        + f"{abs(a.balance):012d}"
+        + f"{a.limit:012d}"
+        + f"{a.available:012d}"
+        + f"{a.minimum:012d}"
+        + (a.due or " " * 8)
+        + f"{a.dpd:03d}"
+        + a.apr
+    )
     return line.ljust(120)
 
 

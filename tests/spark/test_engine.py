@@ -152,8 +152,17 @@ def test_account_summary_edge_values(spark, account_file):
 def test_delinquency_bucket_boundaries(spark, account_file):
     rows = transform(spark, account_file, "account_summary").collect()
     got = {r.days_past_due: r.delinquency_bucket for r in rows if r.account_id.startswith("1")}
-    assert got == {0: "current", 1: "1-29", 29: "1-29", 30: "30-59", 59: "30-59", 60: "60-89",
-                   89: "60-89", 90: "90+", 999: "90+"}
+    assert got == {
+        0: "current",
+        1: "1-29",
+        29: "1-29",
+        30: "30-59",
+        59: "30-59",
+        60: "60-89",
+        89: "60-89",
+        90: "90+",
+        999: "90+",
+    }
     assert sorted(got) == sorted(DPD_BOUNDARIES)
 
 
@@ -204,10 +213,12 @@ checks:
 
 def test_generic_fixed_width_contract(spark, tmp_path):
     contract = parse_contract(GENERIC_FIXED, "widgets.yml")
-    lines = ["H".ljust(40),
-             "D" + "AB12 " + "first".ljust(10) + "1234567890" + " " * 8 + " " * 3 + "999",
-             "D" + "CD34 " + " " * 10 + "0000000001" + "20240229" + " " * 3 + "000",
-             "T000000002".ljust(40)]
+    lines = [
+        "H".ljust(40),
+        "D" + "AB12 " + "first".ljust(10) + "1234567890" + " " * 8 + " " * 3 + "999",
+        "D" + "CD34 " + " " * 10 + "0000000001" + "20240229" + " " * 3 + "000",
+        "T000000002".ljust(40),
+    ]
     path = write_dat(tmp_path / "widgets_20240301.dat", lines)
     df = transform_file(spark, str(path), contract, lineage(path.name), PAN_KEY)
     assert dict(df.dtypes)["big"] == "bigint" and dict(df.dtypes)["small"] == "int"
@@ -230,7 +241,6 @@ def test_generic_delimited_contract_with_regex_delimiter(spark, tmp_path):
     assert rows["b"].note is None and rows["b"].share is None  # denominator 0
     assert rows["c"].share == Decimal("0.33")
     assert rows["d"].limit is None and rows["d"].share is None
-
 
 
 def test_paths_with_spaces_plus_and_glob_characters_are_read_literally(spark, tmp_path):

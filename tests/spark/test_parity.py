@@ -37,8 +37,7 @@ def pyarrow_engine(path: Path, feed: str) -> pa.Table:
     from etl.core.transform import Lineage, transform_batch
 
     contract = load_contract(feed)
-    lin = Lineage(business_date=BUSINESS_DATE, source_file=path.name, execution_name=EXECUTION,
-                  loaded_at=LOADED_AT)
+    lin = Lineage(business_date=BUSINESS_DATE, source_file=path.name, execution_name=EXECUTION, loaded_at=LOADED_AT)
     masker = CardMasker(PAN_KEY)
     batches = [transform_batch(batch, contract, lin, masker) for batch in open_dat(path, contract).batches()]
     return pa.Table.from_batches(batches, schema=batches[0].schema if batches else stage_schema(contract))
