@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from etl.cli.main import app
+from tests.aws.test_pipeline_emulated import SUCCESS_PATH
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -20,16 +21,7 @@ def test_sim_json_shows_each_files_states_and_status(etl_env):
     assert [r["file"] for r in runs] == [f.name for f in files]
     for run in runs:
         assert run["status"] == "SUCCESS" and run["execution_status"] == "SUCCEEDED"
-        assert run["states"] == [
-            "ValidateFile",
-            "IsValid?",
-            "SmallOrLarge?",
-            "TransformInLambda",
-            "LoadToDatabase",
-            "MoveToArchive",
-            "NotifySuccess",
-            "Succeeded",
-        ]
+        assert run["states"] == SUCCESS_PATH
         assert run["notification"]["executionname"] == run["execution_name"]
 
 
