@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     pan_key_secret_id: str | None = None
 
     sns_topic_arn: str | None = None
+    state_machine_arn: str | None = None
+    large_file_threshold_bytes: int = Field(default=50 << 20, ge=0)  # larger files go to the Glue job
     execution_name: str | None = None
     block_size: int = Field(default=4 << 20, ge=64 << 10)
 

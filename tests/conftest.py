@@ -5,12 +5,16 @@
 ``db_url``        function: URL of a fresh, fully migrated database (CREATE DATABASE ... TEMPLATE: fast).
 ``empty_db_url``  function: URL of a fresh database with no migrations.
 ``aws_env``       function: fake credentials and a region for moto, so boto3 never reaches a real account.
+``spark``         session: ONE local SparkSession for every suite that needs one (no skip when Java or
+                  Spark is missing: the fixture then fails, and so does CI).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -67,3 +71,21 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def _java_home() -> None:
+    if not os.environ.get("JAVA_HOME"):
+        java = shutil.which("java")
+        if java is None:
+            raise RuntimeError("Java is required for the Spark tests (install openjdk 17)")
+        os.environ["JAVA_HOME"] = str(Path(java).resolve().parent.parent)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    _java_home()
+    from etl.spark.engine import spark_session
+
+    session = spark_session("fintech-etl-tests")
+    yield session
+    session.stop()

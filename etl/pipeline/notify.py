@@ -47,19 +47,20 @@ def build_message(
     return {k: v for k, v in message.items() if v is not None}
 
 
-def publish(message: dict[str, Any], *, topic_arn: str | None = None, out: TextIO | None = None) -> None:
-    """Publish to the SNS topic when one is configured, else print one JSON line."""
+def publish(message: dict[str, Any], *, topic_arn: str | None = None, out: TextIO | None = None) -> str | None:
+    """Publish to the SNS topic when one is configured (returns its message id), else print one JSON line."""
     body = json.dumps(message, default=str)
     if topic_arn:
         import boto3
 
-        boto3.client("sns").publish(
+        response = boto3.client("sns").publish(
             TopicArn=topic_arn,
             Message=body,
             Subject=f"fintech-etl {message['status']}: {message.get('feed') or 'unknown'}"[:100],
             MessageAttributes={"status": {"DataType": "String", "StringValue": message["status"]}},
         )
-        return
+        return response.get("MessageId")
     stream = out or sys.stdout
     stream.write(body + "\n")
     stream.flush()
+    return None

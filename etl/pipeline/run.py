@@ -64,7 +64,7 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
         if not report.valid:
             outcome.errors = report.rule_counts
             say("reject")
-            steps.record_outcome(ctx, ref, validation, LedgerStatus.REJECTED, error=_rules_text(report.rule_counts))
+            steps.record_outcome(ctx, ref, validation, LedgerStatus.REJECTED, error=rules_text(report.rule_counts))
             outcome.location = steps.finish(ctx, ref, "error", report.business_date)
         elif validation.duplicate:
             _skip(ctx, ref, validation, outcome, say)
@@ -129,5 +129,6 @@ def _fail(
         outcome.location = steps.finish(ctx, ref, "error", day)
 
 
-def _rules_text(counts: dict[str, int]) -> str:
+def rules_text(counts: dict[str, int]) -> str:
+    """``T001×3, R005×1``: the rule counts as one ledger error text."""
     return ", ".join(f"{rule}×{count}" for rule, count in counts.items())

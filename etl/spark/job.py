@@ -9,14 +9,17 @@ from collections.abc import Sequence
 from etl.config import get_settings
 from etl.io.secrets import pan_key
 
-REQUIRED_ARGS = ("feed", "source", "stage-uri", "business-date", "execution-name")
-OPTIONAL_ARGS = ("pan-key-secret-id",)
+# Glue passes ``--name value``; ``getResolvedOptions`` wants the names with underscores. These are the names
+# state_machine.yml (per run) and template.yml (DefaultArguments) use; ``--source_uri`` maps to ``source``.
+REQUIRED_ARGS = ("feed", "source_uri", "stage_uri", "business_date", "execution_name")
+OPTIONAL_ARGS = ("pan_key_secret_id",)
 
 
 def job_arguments(argv: Sequence[str]) -> dict[str, str | None]:
-    """Job arguments as keyword names (``--stage-uri`` -> ``stage_uri``); Glue's resolver when present.
+    """``run_job``'s keyword arguments from the job's command line; Glue's resolver when present.
 
-    ``argv`` is the full ``sys.argv`` (program name first); unknown arguments (Glue adds its own) are ignored.
+    ``argv`` is the full ``sys.argv`` (program name first); unknown arguments (Glue adds its own, and the
+    state machine passes ``--sha256``, the template ``--error_uri``) are ignored.
     """
     present = [name for name in OPTIONAL_ARGS if f"--{name}" in argv]
     try:
@@ -30,8 +33,9 @@ def job_arguments(argv: Sequence[str]) -> dict[str, str | None]:
         resolved = vars(parser.parse_known_args(list(argv[1:]))[0])
     else:
         resolved = getResolvedOptions(list(argv), [*REQUIRED_ARGS, *present])
-    names = [*REQUIRED_ARGS, *OPTIONAL_ARGS]
-    return {n.replace("-", "_"): resolved.get(n.replace("-", "_"), resolved.get(n)) for n in names}
+    arguments = {name: resolved.get(name) for name in (*REQUIRED_ARGS, *OPTIONAL_ARGS)}
+    arguments["source"] = arguments.pop("source_uri")
+    return arguments
 
 
 def parse_business_date(value: str | dt.date) -> dt.date:
@@ -43,7 +47,7 @@ def parse_business_date(value: str | dt.date) -> dt.date:
 
 
 def resolve_pan_key(secret_id: str | None = None) -> bytes:
-    """The card-token key: the job's ``--pan-key-secret-id`` when given, else the usual settings."""
+    """The card-token key: the job's ``--pan_key_secret_id`` when given, else the usual settings."""
     settings = get_settings()
     if secret_id:
         settings = settings.model_copy(update={"pan_key": None, "pan_key_secret_id": secret_id})

@@ -1,7 +1,8 @@
-"""Fixtures for the AWS area: tiny throwaway handlers (not the project's real ones)."""
+"""Fixtures for the AWS area: tiny throwaway handlers, and the real pipeline on emulated AWS."""
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -34,3 +35,42 @@ def lambda_dir(tmp_path: Path) -> Path:
         )
     )
     return folder
+
+
+# --- the real pipeline on emulated AWS (tests/aws/test_pipeline_emulated.py, test_sim_cli.py) ---------------
+
+PAN_KEY = "emulated-test-pan-key"
+
+
+@pytest.fixture
+def etl_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The CLI's configuration pointing at a fresh migrated test database; returns its URL."""
+    monkeypatch.setenv("ETL_DATABASE_URL", db_url)
+    monkeypatch.setenv("ETL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ETL_PAN_KEY", PAN_KEY)
+    for name in ("ETL_DB_SECRET_ID", "ETL_SNS_TOPIC_ARN", "ETL_PAN_KEY_SECRET_ID"):
+        monkeypatch.delenv(name, raising=False)
+    return db_url
+
+
+@pytest.fixture
+def open_sim(etl_env: str):
+    """``open_sim(threshold=None, spark=None)``: a deployed simulation (pass the session's ``spark`` when the
+    Glue step will run, so the suite keeps one SparkSession)."""
+    from etl.aws.sim import simulation
+
+    def no_spark():
+        raise AssertionError("this test routed a file to Glue without passing the spark fixture")
+
+    with contextlib.ExitStack() as stack:
+
+        def _open(threshold: int | None = None, spark=None):
+            factory = (lambda: spark) if spark is not None else no_spark
+            return stack.enter_context(simulation(threshold=threshold, spark=factory))
+
+        yield _open
+
+
+@pytest.fixture
+def sim(open_sim):
+    return open_sim()

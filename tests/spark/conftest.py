@@ -1,13 +1,8 @@
-"""One local SparkSession for the whole Spark suite, and hand-written ``.dat`` files of both feeds.
-
-No skip when Java or Spark is missing: the session fixture then fails, and so does CI.
-"""
+"""Hand-written ``.dat`` files of both feeds for the Spark suite (the ``spark`` session is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,24 +13,6 @@ PAN_KEY = b"test-pan-key-not-a-secret"
 LOADED_AT = dt.datetime(2024, 3, 2, 6, 30, 15, 123456, tzinfo=dt.UTC)
 EXECUTION = "transactions-20240301-abc123"
 DPD_BOUNDARIES = (0, 1, 29, 30, 59, 60, 89, 90, 999)
-
-
-def _java_home() -> None:
-    if not os.environ.get("JAVA_HOME"):
-        java = shutil.which("java")
-        if java is None:
-            raise RuntimeError("Java is required for the Spark tests (install openjdk 17)")
-        os.environ["JAVA_HOME"] = str(Path(java).resolve().parent.parent)
-
-
-@pytest.fixture(scope="session")
-def spark():
-    _java_home()
-    from etl.spark.engine import spark_session
-
-    session = spark_session("fintech-etl-tests")
-    yield session
-    session.stop()
 
 
 def lineage(source_file: str):

@@ -22,19 +22,20 @@ ARGV = [
     "transform_job.py",
     "--feed",
     "transactions",
-    "--source",
+    "--source_uri",
     "/raw/transactions_20240301.dat",
-    "--stage-uri",
+    "--stage_uri",
     "/stage",
-    "--business-date",
+    "--business_date",
     "2024-03-01",
-    "--execution-name",
+    "--execution_name",
     "ex-1",
 ]
 
 
 def test_job_arguments_without_glue():
-    args = job_arguments([*ARGV, "--JOB_ID", "j_1", "--job-bookmark-option", "job-bookmark-disable"])
+    glue_extras = ["--JOB_ID", "j_1", "--job-bookmark-option", "job-bookmark-disable", "--sha256", "ab" * 32]
+    args = job_arguments([*ARGV, *glue_extras, "--error_uri", "s3://error"])
     assert args == {
         "feed": "transactions",
         "source": "/raw/transactions_20240301.dat",
@@ -43,7 +44,7 @@ def test_job_arguments_without_glue():
         "execution_name": "ex-1",
         "pan_key_secret_id": None,
     }
-    assert job_arguments([*ARGV, "--pan-key-secret-id", "pan"])["pan_key_secret_id"] == "pan"
+    assert job_arguments([*ARGV, "--pan_key_secret_id", "pan"])["pan_key_secret_id"] == "pan"
     with pytest.raises(SystemExit):
         job_arguments(ARGV[:3])
 
@@ -85,15 +86,15 @@ def test_glue_entry_end_to_end(spark, tmp_path, transactions_file, monkeypatch, 
         "transform_job.py",
         "--feed",
         "transactions",
-        "--source",
+        "--source_uri",
         str(transactions_file),
-        "--stage-uri",
+        "--stage_uri",
         str(tmp_path / "stage"),
-        "--business-date",
+        "--business_date",
         "20240301",
-        "--execution-name",
+        "--execution_name",
         "ex-3",
-        "--pan-key-secret-id",
+        "--pan_key_secret_id",
         "etl/pan-key",
     ]
     result = entry.main(argv)

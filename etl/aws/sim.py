@@ -1,0 +1,295 @@
+"""``etl sim``: the real ``state_machine.yml`` and the real handlers of ``lambda/`` on emulated AWS (moto).
+
+:func:`simulation` builds what ``template.yml`` deploys, in-process: the five buckets, the SNS topic (with an
+SQS queue subscribed, so notifications can be read back), the seven functions with the template's
+environment, the Glue job (run by :class:`SparkGlueRunner` on a local SparkSession) and the state machine.
+The database is the one the CLI would use (``ETL_DATABASE_URL``, ``ETL_DB_SECRET_ID`` or the embedded one),
+handed to the database functions as ``ETL_DATABASE_URL``. A file then goes the production way: uploaded to
+landing, ``lz_to_raw`` invoked with the S3 event, ``start_step_function`` with the raw bucket's event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote_plus
+
+from etl.aws.asl import render_definition, sample_substitutions
+from etl.aws.moto_compat import EmulatedAWS, emulated_aws
+from etl.aws.states import s3_location
+from etl.config import ZONES, Settings, get_settings
+from etl.io.secrets import pan_key
+from etl.io.zones import zone
+
+REPO = Path(__file__).resolve().parents[2]
+LAMBDA_DIR = REPO / "lambda"
+PREFIX = "fintech-etl"
+HANDLERS = ("lz_to_raw", "start_step_function", "validation", "transform", "rds_write", "move_file", "notification")
+DATABASE_FUNCTIONS = ("validation", "rds_write")
+SparkFactory = Callable[[], Any]
+
+
+def function_name(module: str) -> str:
+    """``fintech-etl-rds-write``: the names ``etl.aws.asl.sample_substitutions`` puts in the definition."""
+    return f"{PREFIX}-{module.replace('_', '-')}"
+
+
+def s3_event(bucket: str, keys: Sequence[str]) -> dict[str, Any]:
+    """An S3 ``ObjectCreated:Put`` notification for ``keys``, URL-encoded as S3 sends them."""
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/")}},
+            }
+            for key in keys
+        ]
+    }
+
+
+class SparkGlueRunner:
+    """The Glue job on a local SparkSession: the raw object is downloaded to a temp file, the stage file the
+    engine writes is uploaded to the stage zone under the same key (Spark here has no S3 file system)."""
+
+    def __init__(self, spark: SparkFactory | None = None) -> None:
+        self._factory = spark
+        self._session: Any = None
+        self._owned = False
+        self.runs: list[dict[str, Any]] = []
+
+    def session(self) -> Any:
+        if self._session is None:
+            if self._factory is not None:
+                self._session = self._factory()
+            else:
+                from etl.spark.engine import spark_session
+
+                self._session = spark_session("fintech-etl-sim")
+                self._owned = True
+        return self._session
+
+    def __call__(self, job_name: str, arguments: dict[str, str]) -> None:
+        from etl.spark.engine import run_job
+        from etl.spark.job import job_arguments
+
+        argv = ["transform_job.py", *(part for pair in arguments.items() for part in pair)]
+        args = job_arguments(argv)
+        source = s3_location(str(args["source"]))
+        stage = zone(str(args["stage_uri"]))
+        with tempfile.TemporaryDirectory(prefix="etl-sim-glue-") as folder:
+            local = Path(folder) / PurePosixPath(source["key"]).name
+            stage.client.download_file(source["bucket"], source["key"], str(local))  # type: ignore[attr-defined]
+            local_stage = Path(folder) / "stage"
+            result = run_job(self.session(), **{**args, "source": str(local), "stage_uri": str(local_stage)})
+            staged = Path(result["stage_file"])
+            stage.put_file(staged, staged.relative_to(local_stage).as_posix())
+        self.runs.append({**result, "stage_file": stage.uri_of(staged.relative_to(local_stage).as_posix())})
+
+    def close(self) -> None:
+        if self._session is not None and self._owned:
+            self._session.stop()
+        self._session = None
+
+
+@dataclass
+class FileRun:
+    """One file through the emulated pipeline."""
+
+    file: str
+    landing_key: str
+    status: str  # SUCCESS, SKIPPED, FAILURE (the notification's), or FAILURE when nothing ran
+    execution_name: str | None = None
+    execution_status: str | None = None
+    states: list[str] = field(default_factory=list)
+    notification: dict[str, Any] | None = None
+    detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("SUCCESS", "SKIPPED")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "execution_name": self.execution_name,
+            "execution_status": self.execution_status,
+            "states": self.states,
+            "notification": self.notification,
+            "detail": self.detail,
+        }
+
+
+class Simulation:
+    """The deployed stack on emulated AWS; tests drive its pieces, ``etl sim`` calls :meth:`run_file`."""
+
+    def __init__(self, aws: EmulatedAWS, database_url: str, pan_key_value: bytes, threshold: int) -> None:
+        self.aws = aws
+        self.buckets = {name: f"{PREFIX}-{name}" for name in ZONES}
+        self.database_url = database_url
+        self.threshold = threshold
+        self._pan_key = pan_key_value
+        self._notifications: list[dict[str, Any]] = []
+
+    # -- the stack ----------------------------------------------------------------------------------------
+    def deploy(self) -> Simulation:
+        s3, sns, sqs = (self.aws.client(s) for s in ("s3", "sns", "sqs"))
+        for bucket in self.buckets.values():
+            s3.create_bucket(Bucket=bucket)
+        self.topic_arn = sns.create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
+        self.queue_url = sqs.create_queue(QueueName=f"{PREFIX}-notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        sns.subscribe(
+            TopicArn=self.topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn["QueueArn"],
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        secret = self.aws.client("secretsmanager").create_secret(
+            Name=f"{PREFIX}/pan-key", SecretString=self._pan_key.decode()
+        )
+        self.pan_key_secret_id = secret["ARN"]
+        substitutions = sample_substitutions(prefix=PREFIX)
+        glue = self.aws.client("glue")
+        glue.create_job(
+            Name=substitutions["GlueJobName"],
+            Role=self.aws.create_role("etl-emulated-glue", "glue.amazonaws.com"),
+            Command={"Name": "glueetl", "PythonVersion": "3", "ScriptLocation": "s3://artifacts/glue/transform_job.py"},
+            DefaultArguments={
+                "--job-language": "python",
+                "--stage_uri": f"s3://{self.buckets['stage']}",
+                "--error_uri": f"s3://{self.buckets['error']}",
+                "--pan_key_secret_id": self.pan_key_secret_id,
+            },
+            GlueVersion="5.0",
+        )
+        self.machine_arn = self.aws.create_state_machine(PREFIX, render_definition(substitutions))
+        for module in HANDLERS:
+            self.aws.create_function(function_name(module), f"{module}.handler", self.environment(module), 900)
+        return self
+
+    def environment(self, module: str) -> dict[str, str]:
+        """A function's environment as template.yml gives it (the database as a URL instead of a secret)."""
+        env = {f"ETL_{name.upper()}_URI": f"s3://{bucket}" for name, bucket in self.buckets.items()}
+        extra = {
+            "start_step_function": {
+                "ETL_STATE_MACHINE_ARN": self.machine_arn,
+                "ETL_LARGE_FILE_THRESHOLD_BYTES": str(self.threshold),
+            },
+            "validation": {"ETL_DATABASE_URL": self.database_url},
+            "rds_write": {"ETL_DATABASE_URL": self.database_url},
+            "transform": {"ETL_PAN_KEY_SECRET_ID": self.pan_key_secret_id},
+            "notification": {"ETL_SNS_TOPIC_ARN": self.topic_arn},
+        }
+        return env | extra.get(module, {})
+
+    # -- driving it ---------------------------------------------------------------------------------------
+    def upload(self, path: Path, key: str | None = None) -> str:
+        """Put a local file into the landing bucket (as the sender does); returns its key."""
+        key = key or path.name
+        self.aws.client("s3").upload_file(str(path), self.buckets["landing"], key)
+        return key
+
+    def invoke(self, module: str, event: Any) -> dict[str, Any]:
+        """Invoke a function through the Lambda API; a function error raises ``RuntimeError``."""
+        response = self.aws.client("lambda").invoke(FunctionName=function_name(module), Payload=json.dumps(event))
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            raise RuntimeError(f"{module} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
+        return payload
+
+    def land(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The landing bucket's event for ``keys`` delivered to ``lz_to_raw``."""
+        return self.invoke("lz_to_raw", s3_event(self.buckets["landing"], keys))
+
+    def trigger(self, raw_keys: Sequence[str]) -> dict[str, Any]:
+        """The raw bucket's event for ``raw_keys`` delivered to ``start_step_function``."""
+        return self.invoke("start_step_function", s3_event(self.buckets["raw"], raw_keys))
+
+    def wait(self, execution_arn: str, timeout_s: float = 600.0) -> dict[str, Any]:
+        return self.aws.wait_for_execution(execution_arn, timeout_s)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every notification published so far (read from the SQS subscription)."""
+        sqs = self.aws.client("sqs")
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return list(self._notifications)
+            for message in messages:
+                self._notifications.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def notification_for(self, execution_name: str) -> dict[str, Any] | None:
+        found = [n for n in self.notifications() if n.get("executionname") == execution_name]
+        return found[-1] if found else None
+
+    def run_file(self, path: Path, key: str | None = None) -> FileRun:
+        """One local file the production way: landing → lz_to_raw → start_step_function → its execution."""
+        landing_key = self.upload(path, key)
+        run = FileRun(file=path.name, landing_key=landing_key, status="FAILURE")
+        landed = self.land([landing_key])
+        if not landed["moved"]:
+            run.detail = f"not moved to raw: {landed['skipped']}"
+            return run
+        started = self.trigger([landed["moved"][0]["key"]])
+        if not started["started"]:
+            run.detail = f"no execution started: {started}"
+            return run
+        execution = started["started"][0]
+        described = self.wait(execution["execution_arn"])
+        run.execution_name = execution["name"]
+        run.execution_status = described["status"]
+        run.states = self.aws.executed_states(execution["execution_arn"])
+        run.notification = self.notification_for(execution["name"])
+        if run.notification:
+            run.status = run.notification["status"]
+        elif described["status"] == "SUCCEEDED":
+            run.status = "SUCCESS"
+        if described["status"] != "SUCCEEDED":
+            run.detail = f"{described.get('error', '')}: {described.get('cause', '')}".strip(": ")
+        return run
+
+
+def _database_url(settings: Settings) -> str:
+    """The CLI's database, started and migrated if embedded, as a URL the functions can use."""
+    from etl.db.connect import connect, locate
+
+    location = locate(settings)
+    connect(settings, location=location).close()
+    return location.conninfo
+
+
+@contextlib.contextmanager
+def simulation(
+    settings: Settings | None = None,
+    *,
+    threshold: int | None = None,
+    spark: SparkFactory | None = None,
+    lambda_dir: Path = LAMBDA_DIR,
+) -> Iterator[Simulation]:
+    """A deployed :class:`Simulation`; ``threshold`` (bytes) routes larger files through the Glue job."""
+    settings = settings or get_settings()
+    database_url = _database_url(settings)  # before moto: a secret or the embedded server are real
+    key = pan_key(settings)
+    runner = SparkGlueRunner(spark)
+    try:
+        with emulated_aws(lambda_dir, glue_runner=runner) as aws:
+            limit = settings.large_file_threshold_bytes if threshold is None else threshold
+            yield Simulation(aws, database_url, key, limit).deploy()
+    finally:
+        runner.close()
+
+
+def run_files(
+    paths: Sequence[Path], settings: Settings | None = None, *, threshold: int | None = None
+) -> list[FileRun]:
+    """``etl sim``: each file through the emulated pipeline, in order."""
+    with simulation(settings, threshold=threshold) as sim:
+        return [sim.run_file(path) for path in paths]

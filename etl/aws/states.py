@@ -1,0 +1,281 @@
+"""Step Functions payloads ⇄ ``etl.pipeline.steps``: one function per Lambda handler, payload in, result out.
+
+The handlers in ``lambda/`` only call these, so the contracts of ``docs/state_machine.md`` are kept (and
+tested) here. A ``file`` pointer is ``{"bucket", "key", "size", "sha256", "feed", "business_date"}``; its
+bucket/key are an object of the raw zone (``ETL_RAW_URI``), the key inside the zone being the object key
+without the zone's prefix. Every function opens its own :class:`Context` from the environment, as a Lambda
+invocation does, and returns only small JSON-ready dicts (the 256 KiB state limit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import Any
+
+from etl.aws.events import s3_objects
+from etl.config import get_settings
+from etl.db.errors import transient_database_errors
+from etl.db.ledger import LedgerStatus
+from etl.io.zones import S3Zone, Zone, sidecar_key
+from etl.pipeline import steps
+from etl.pipeline.context import Context
+from etl.pipeline.naming import execution_name
+from etl.pipeline.notify import build_message, publish
+from etl.pipeline.run import rules_text
+
+ERROR_SUFFIX = ".error.json"  # beside a file in the error zone: the Step Functions error that sent it there
+Payload = dict[str, Any]
+
+
+class ForeignObject(ValueError):
+    """An object outside the zone a function serves (another bucket or prefix)."""
+
+
+# --- pointers -----------------------------------------------------------------------------------------
+
+
+def zone_key(target: Zone, bucket: str, object_key: str) -> str:
+    """The zone key of an S3 object of ``target`` (the object key minus the zone's prefix)."""
+    if not isinstance(target, S3Zone):
+        raise ForeignObject(f"zone {target.uri} is not on S3")
+    prefix = f"{target.prefix}/" if target.prefix else ""
+    if bucket != target.bucket or not object_key.startswith(prefix):
+        raise ForeignObject(f"s3://{bucket}/{object_key} is outside zone {target.uri}")
+    return object_key[len(prefix) :]
+
+
+def s3_location(uri: str) -> dict[str, str]:
+    """``s3://bucket/key`` as ``{"bucket", "key"}``."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    return {"bucket": bucket, "key": key}
+
+
+def file_pointer(raw: S3Zone, key: str) -> Payload:
+    """The execution input's ``file``: size and SHA-256 (object metadata ``sha256`` if present, else streamed)."""
+    ref = steps.FileRef.for_key(key)
+    head = raw.client.head_object(Bucket=raw.bucket, Key=raw.object_key(key))
+    sha256 = head.get("Metadata", {}).get("sha256") or raw.sha256(key)
+    return {
+        "bucket": raw.bucket,
+        "key": raw.object_key(key),
+        "size": int(head["ContentLength"]),
+        "sha256": sha256,
+        "feed": ref.feed,
+        "business_date": ref.business_date.isoformat() if ref.business_date else None,
+    }
+
+
+def _raw_ref(ctx: Context, pointer: Payload) -> steps.FileRef:
+    return steps.FileRef.for_key(zone_key(ctx.zone("raw"), pointer["bucket"], pointer["key"]))
+
+
+def _validation(ctx: Context, ref: steps.FileRef, payload: Payload) -> steps.Validation:
+    """The ValidateFile outcome for later states: the report it wrote beside the raw file."""
+    return steps.Validation(steps.read_report(ctx, ref), False, payload["execution_name"])
+
+
+# --- triggers -------------------------------------------------------------------------------------------
+
+
+def _present(event: Any, target: Zone, name: str, skipped: list[Payload]) -> Iterator[str]:
+    """Zone keys of the event's objects still in ``target``; the others are reported in ``skipped``.
+
+    Sidecars (reports, rejects, errors) are never data files; a missing object means a repeated event.
+    """
+    for obj in s3_objects(event):
+        try:
+            key = zone_key(target, obj.bucket, obj.key)
+        except ForeignObject as exc:
+            skipped.append({"key": obj.key, "reason": str(exc)})
+            continue
+        if key.endswith((*steps.SIDECARS, ERROR_SUFFIX)):
+            skipped.append({"key": obj.key, "reason": "a sidecar, not a data file"})
+        elif not target.exists(key):
+            skipped.append({"key": obj.key, "reason": f"no longer in the {name} zone"})
+        else:
+            yield key
+
+
+def land_to_raw(event: Any) -> Payload:
+    """``lz_to_raw``: move every landed object the event names into raw (copy, verify, delete)."""
+    moved: list[Payload] = []
+    skipped: list[Payload] = []
+    with Context() as ctx:
+        landing, raw = ctx.zone("landing"), ctx.zone("raw")
+        for key in _present(event, landing, "landing", skipped):
+            ref = steps.land_to_raw(ctx, key)
+            pointer = file_pointer(raw, ref.key)  # type: ignore[arg-type]
+            moved.append({k: pointer[k] for k in ("bucket", "key", "size", "sha256")})
+    return {"moved": moved, "skipped": skipped}
+
+
+def start_executions(event: Any, sfn: Any = None) -> Payload:
+    """``start_step_function``: one execution per raw data file, named from feed, business date and content.
+
+    ``ExecutionAlreadyExists`` for the object in flight (or already moved on) is a repeated event: reported
+    as ``already_started``, not an error. Every file that reaches raw still gets a run (see ``_start``).
+    """
+    settings = get_settings()
+    if not settings.state_machine_arn:
+        raise RuntimeError("ETL_STATE_MACHINE_ARN is not set")
+    if sfn is None:
+        import boto3
+
+        sfn = boto3.client("stepfunctions")
+    started: list[Payload] = []
+    already: list[Payload] = []
+    skipped: list[Payload] = []
+    options = {"large_file_threshold_bytes": settings.large_file_threshold_bytes}
+    with Context(settings) as ctx:
+        raw = ctx.zone("raw")
+        for key in _present(event, raw, "raw", skipped):
+            pointer = file_pointer(raw, key)  # type: ignore[arg-type]
+            day = dt.date.fromisoformat(pointer["business_date"]) if pointer["business_date"] else None
+            name = execution_name(pointer["feed"] or "unknown", day, pointer["sha256"])
+            execution_input = json.dumps({"file": pointer, "options": options})
+            outcome, entry = _start(sfn, settings.state_machine_arn, name, execution_input, raw, key)  # type: ignore[arg-type]
+            (started if outcome == "started" else already).append(entry)
+    return {"started": started, "already_started": already, "skipped": skipped}
+
+
+def _start(sfn: Any, machine: str, name: str, execution_input: str, raw: S3Zone, key: str) -> tuple[str, Payload]:
+    """Start ``name``; when it exists and is not this object in flight, this is a new arrival of the same
+    content (a copy under another name, or a re-sent file): it gets its own run, named with a suffix from
+    the object's key and version, and ends in archive as SKIPPED once the content is loaded."""
+    object_key = raw.object_key(key)
+    try:
+        return "started", _started(sfn, machine, name, execution_input, object_key)
+    except sfn.exceptions.ExecutionAlreadyExists:
+        pass
+    existing = sfn.describe_execution(executionArn=execution_arn(machine, name))
+    same_object = json.loads(existing["input"])["file"]["key"] == object_key
+    if same_object and (existing["status"] == "RUNNING" or not raw.exists(key)):
+        return "already_started", {"name": name, "key": object_key}
+    head = raw.client.head_object(Bucket=raw.bucket, Key=object_key)
+    version = head.get("VersionId") or str(head.get("LastModified"))
+    suffix = hashlib.sha256(f"{object_key}\n{version}".encode()).hexdigest()[:8]
+    try:
+        return "started", _started(sfn, machine, f"{name}-{suffix}"[:80], execution_input, object_key)
+    except sfn.exceptions.ExecutionAlreadyExists:
+        return "already_started", {"name": f"{name}-{suffix}"[:80], "key": object_key}
+
+
+def _started(sfn: Any, machine: str, name: str, execution_input: str, object_key: str) -> Payload:
+    arn = sfn.start_execution(stateMachineArn=machine, name=name, input=execution_input)["executionArn"]
+    return {"execution_arn": arn, "name": name, "key": object_key}
+
+
+def execution_arn(machine_arn: str, name: str) -> str:
+    """``arn:aws:states:<region>:<account>:execution:<machine>:<name>`` from the state machine's ARN."""
+    head, _, machine = machine_arn.rpartition(":stateMachine:")
+    return f"{head}:execution:{machine}:{name}"
+
+
+# --- states -------------------------------------------------------------------------------------------------
+
+
+def validate_file(payload: Payload) -> Payload:
+    """ValidateFile: the report (written beside the raw file), F004 duplicate check, ledger row if final."""
+    with transient_database_errors(), Context() as ctx:
+        ref = _raw_ref(ctx, payload["file"])
+        validation = steps.validate(ctx, ref, execution_name=payload["execution_name"])
+        report = validation.report
+        if not report.valid:
+            steps.record_outcome(ctx, ref, validation, LedgerStatus.REJECTED, error=rules_text(report.rule_counts))
+        elif validation.duplicate:
+            steps.record_outcome(ctx, ref, validation, LedgerStatus.SKIPPED)
+    return {
+        "valid": report.valid,
+        "duplicate": validation.duplicate,
+        "row_count": report.row_count,
+        "rule_counts": report.rule_counts,
+        "report": report.model_dump(mode="json"),
+    }
+
+
+def transform_file(payload: Payload) -> Payload:
+    """TransformInLambda: the pyarrow engine writes the file's stage parquet."""
+    with Context() as ctx:
+        ref = _raw_ref(ctx, payload["file"])
+        validation = _validation(ctx, ref, payload)
+        uri = steps.transform(ctx, ref, validation)
+    report = validation.report
+    return {"stage_uri": uri, "rows_staged": report.row_count - report.rows_rejected}
+
+
+def load_file(payload: Payload) -> Payload:
+    """LoadToDatabase: upsert the stage file in one transaction; transient failures raise the retried error."""
+    with transient_database_errors(), Context() as ctx:
+        ref = _raw_ref(ctx, payload["file"])
+        validation = _validation(ctx, ref, payload)
+        result = steps.load(ctx, ref, validation)
+    return {
+        "rows_in": result.rows_in,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "deleted": result.deleted,
+        "unchanged": result.unchanged,
+        "rejected": validation.report.rows_rejected,
+    }
+
+
+def move_file(payload: Payload) -> Payload:
+    """MoveToArchive / MoveToArchiveSkipped / MoveToError: raw → ``<zone>/<feed>/<date>/``, sidecars along.
+
+    Into the error zone, the Step Functions error that caused the move (if any) goes beside the file.
+    """
+    destination = payload["destination"]
+    state = payload.get("state") or {}
+    with Context() as ctx:
+        ref = _raw_ref(ctx, payload["file"])
+        report_date = ((state.get("validation") or {}).get("report") or {}).get("business_date")
+        day_text = report_date or payload["file"].get("business_date")
+        day = dt.date.fromisoformat(day_text) if day_text else None
+        where = s3_location(steps.finish(ctx, ref, destination, day))
+        if state.get("error"):
+            target = ctx.zone(destination)
+            key = zone_key(target, where["bucket"], where["key"])
+            target.put_bytes(json.dumps(state["error"], indent=2).encode(), sidecar_key(key, ERROR_SUFFIX))
+    return where
+
+
+def notify(payload: Payload) -> Payload:
+    """NotifySuccess / NotifySkipped / NotifyFailure: the DESIGN 9 message, published to SNS."""
+    status = payload["status"]
+    state = payload.get("state") or {}
+    pointer = state.get("file") or {}
+    validation = state.get("validation") or {}
+    rows = state.get("load") or ({"rows_in": validation["row_count"]} if "row_count" in validation else None)
+    moved = state.get("moved")
+    errors = [text for text in (error_text(state.get("error")), error_text(state.get("move_error"))) if text]
+    message = build_message(
+        status,
+        feed=pointer.get("feed"),
+        execution_name=payload["execution_name"],
+        file=PurePosixPath(pointer.get("key") or "unknown").name,
+        business_date=pointer.get("business_date"),
+        rows=rows,
+        errors=(validation.get("rule_counts") or None) if status == "FAILURE" else None,
+        error="; ".join(errors) or None,
+        location=f"s3://{moved['bucket']}/{moved['key']}" if moved else None,
+    )
+    return {"message_id": publish(message, topic_arn=get_settings().sns_topic_arn)}
+
+
+def error_text(error: Payload | None) -> str | None:
+    """``Error: message`` from a caught ``{"Error", "Cause"}`` (a Lambda's Cause is JSON with ``errorMessage``)."""
+    if not error:
+        return None
+    cause = error.get("Cause") or ""
+    try:
+        detail = json.loads(cause)
+    except (TypeError, ValueError):
+        detail = None
+    message = detail.get("errorMessage", cause) if isinstance(detail, dict) else cause
+    return f"{error.get('Error', 'Error')}: {message}"[:2000]

@@ -1,0 +1,55 @@
+"""``etl sim FILE...``: the real state machine and handlers on emulated AWS; the states each file went through."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, print_json, usage_error
+from etl.config import get_settings
+
+COLOURS = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}
+
+
+def sim(
+    files: Annotated[list[Path], typer.Argument(help="One or more .dat files.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print each run as a JSON line.")] = False,
+    threshold: Annotated[
+        int | None,
+        typer.Option("--large-file-threshold", min=0, help="Bytes above which the Glue (PySpark) step runs."),
+    ] = None,
+) -> None:
+    """Run each file through state_machine.yml with the lambda/ handlers on moto (landing → ... → notify)."""
+    for path in files:
+        if not path.is_file():
+            usage_error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+    from etl.aws.sim import run_files
+    from etl.db.connect import describe
+
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # moto logs every Fail state it interprets as an ERROR
+    settings = get_settings()
+    if not as_json:
+        err_console.print(f"emulated AWS (moto); database: {describe(settings)}", highlight=False)
+    runs = run_files(files, settings, threshold=threshold)
+    for run in runs:
+        if as_json:
+            print_json(run.to_dict())
+            continue
+        colour = COLOURS.get(run.status, "red")
+        console.print(
+            f"[bold]{run.file}[/]  [{colour}]{run.status}[/]  (execution {run.execution_name}: {run.execution_status})",
+            highlight=False,
+        )
+        console.print("  " + " → ".join(run.states), highlight=False, soft_wrap=True)
+        if run.notification:
+            console.print_json(data=run.notification)
+        elif run.detail:
+            console.print(f"  {run.detail}", highlight=False)
+    raise typer.Exit(EXIT_OK if all(run.ok for run in runs) else EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sim")(sim)
