@@ -52,6 +52,13 @@ def load(feed: str, start: str, end: str, stage_uri: str = "", samples_dir: str 
     return read_stage(stage_or_samples(feed, stage_uri, samples_dir), contract, first, last)
 
 
+def coded_columns(feed: str) -> list[str]:
+    """Staged columns whose contract lists allowed values (channel, status, product code, ...)."""
+    contract = load_contract(feed)
+    staged = set(contract.stage_schema().names)
+    return [spec.name for spec in contract.fields if spec.allowed and spec.name in staged]
+
+
 def daily_counts(table: pa.Table) -> pd.DataFrame:
     """Rows per business date, oldest first."""
     return totals(table, ("business_date",))
