@@ -122,7 +122,8 @@ def card_columns(text: Column, key: bytes, fixed_width: bool) -> tuple[Column, C
     return F.substring(number, -4, 4), hmac_sha256_hex(number, key)
 
 
-def ratio_sql(numerator: str, denominator: str, num_type: T.DataType, den_type: T.DataType, scale: int) -> str:
+def ratio_sql(numerator: str, denominator: str, num_type: T.DataType, den_type: T.DataType,
+              scale: int) -> str:
     """SQL for the unscaled (x 10^scale) ratio, rounded half away from zero; null when the denominator is 0.
 
     round_half_up(x / y) == (2x + y) div 2y for x, y >= 0; ``div`` on decimals is exact, so the result
@@ -163,13 +164,8 @@ def derived_column(derivation: Derivation, types: dict[str, T.DataType]) -> Colu
     if isinstance(derivation, NotEqual):
         return F.col(quoted(derivation.source)) != F.lit(derivation.value)
     if isinstance(derivation, Ratio):
-        sql = ratio_sql(
-            derivation.numerator,
-            derivation.denominator,
-            types[derivation.numerator],
-            types[derivation.denominator],
-            derivation.scale,
-        )
+        sql = ratio_sql(derivation.numerator, derivation.denominator, types[derivation.numerator],
+                        types[derivation.denominator], derivation.scale)
         return decimal_from_unscaled(F.expr(sql), RATIO_PRECISION, derivation.scale)
     if isinstance(derivation, BucketDerivation):
         return bucket_column(F.col(quoted(derivation.source)), derivation)

@@ -109,7 +109,8 @@ def typed_fields(raw: DataFrame, contract: Contract, pan_key: bytes) -> DataFram
     return raw.select(*selected)
 
 
-def transform_file(spark: SparkSession, path: str, contract: Contract, lineage: Lineage, pan_key: bytes) -> DataFrame:
+def transform_file(spark: SparkSession, path: str, contract: Contract, lineage: Lineage,
+                   pan_key: bytes) -> DataFrame:
     """The staged rows of a validated ``.dat`` (local path or s3), in ``stage_schema(contract)`` order."""
     configure(spark)
     typed = typed_fields(raw_fields(read_detail_lines(spark, path, contract), contract), contract, pan_key)
@@ -122,9 +123,8 @@ def transform_file(spark: SparkSession, path: str, contract: Contract, lineage: 
         F.timestamp_micros(F.lit(_epoch_micros(lineage.loaded_at))).alias("loaded_at"),
     ]
     full = typed.select("*", *derived, *lineage_columns)
-    return full.select(
-        *[F.col(C.quoted(f.name)).cast(C.spark_type(f.type)).alias(f.name) for f in stage_schema(contract)]
-    )
+    return full.select(*[F.col(C.quoted(f.name)).cast(C.spark_type(f.type)).alias(f.name)
+                         for f in stage_schema(contract)])
 
 
 def _epoch_micros(moment: dt.datetime) -> int:
@@ -134,9 +134,8 @@ def _epoch_micros(moment: dt.datetime) -> int:
     return (moment - EPOCH) // dt.timedelta(microseconds=1)
 
 
-def write_stage(
-    df: DataFrame, stage_uri: str, contract: Contract, business_date: dt.date, source_file_stem: str
-) -> str:
+def write_stage(df: DataFrame, stage_uri: str, contract: Contract, business_date: dt.date,
+                source_file_stem: str) -> str:
     """Write ``df`` as ``<stage>/<feed>/<partition>=YYYY-MM-DD/<stem>.parquet`` (zstd); returns its URI.
 
     One part file is written to a temporary directory and moved into place, replacing an earlier
@@ -152,18 +151,10 @@ def write_stage(
     return stage.uri_of(final)
 
 
-def run_job(
-    spark: SparkSession,
-    *,
-    source: str,
-    stage_uri: str,
-    execution_name: str,
-    feed: str | None = None,
-    business_date: str | dt.date | None = None,
-    pan_key: bytes | None = None,
-    pan_key_secret_id: str | None = None,
-    loaded_at: dt.datetime | None = None,
-) -> dict[str, Any]:
+def run_job(spark: SparkSession, *, source: str, stage_uri: str, execution_name: str,
+            feed: str | None = None, business_date: str | dt.date | None = None,
+            pan_key: bytes | None = None, pan_key_secret_id: str | None = None,
+            loaded_at: dt.datetime | None = None) -> dict[str, Any]:
     """The Glue job: transform one raw file into its stage parquet and describe the result."""
     from etl.spark.job import parse_business_date, resolve_pan_key
 
@@ -179,12 +170,5 @@ def run_job(
     df = transform_file(spark, source, contract, lineage, key)
     stage_file = write_stage(df, stage_uri, contract, day, PurePosixPath(name).stem)
     rows = spark.read.parquet(literal_path(stage_file)).count()  # from the parquet footer, no second parse
-    return {
-        "feed": contract.feed,
-        "source_file": name,
-        "business_date": day.isoformat(),
-        "execution_name": execution_name,
-        "stage_file": stage_file,
-        "rows": rows,
-        "engine": "spark",
-    }
+    return {"feed": contract.feed, "source_file": name, "business_date": day.isoformat(),
+            "execution_name": execution_name, "stage_file": stage_file, "rows": rows, "engine": "spark"}
