@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -281,11 +282,13 @@ def to_html(result: Profile) -> str:
 
 
 def write(result: Profile, output_dir: str = ".") -> list[str]:
-    """Write ``<feed>_<date>.profile.json`` and ``.profile.html`` into ``output_dir`` (folder or ``s3://``).
+    """Write ``<feed>_<date>.profile.json`` and ``.profile.html`` into ``output_dir`` (folder or ``s3://``;
+    empty: a temp folder, so a notebook run as-is never writes into the repository).
 
     Returns the file names written (not paths: notebook outputs stay the same wherever they run).
     """
-    target = zone(output_dir if output_dir.startswith("s3://") else str(Path(output_dir or ".").resolve()))
+    folder = output_dir or str(Path(tempfile.gettempdir()) / "fintech-etl-profiles")
+    target = zone(folder if folder.startswith("s3://") else str(Path(folder).resolve()))
     stem = f"{result.feed}_{result.business_date:%Y%m%d}.profile"
     document = json.dumps(result.to_dict(), indent=2, default=str).encode()
     target.put_bytes(document, f"{stem}.json")

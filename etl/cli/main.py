@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from etl.cli import db, generate, run, validate
+from etl.cli import backfill, db, generate, run, validate
 
 app = typer.Typer(
     name="etl",
@@ -24,6 +24,7 @@ validate.register(app)
 db.register(app)
 generate.register(app)
 run.register(app)
+backfill.register(app)
 
 
 def main() -> None:
