@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from etl.cli import db, demo, generate, run, sim, validate
+from etl.cli import backfill, db, demo, generate, run, sim, validate
 
 app = typer.Typer(
     name="etl",
@@ -25,6 +25,7 @@ db.register(app)
 generate.register(app)
 run.register(app)
 demo.register(app)
+backfill.register(app)
 sim.register(app)
 
 

@@ -135,6 +135,47 @@ def _apply(
     return upserts, inserted, updated, deleted
 
 
+def _upsert(
+    conn: psycopg.Connection,
+    plan: statements.LoadPlan,
+    batches: Iterable[pa.RecordBatch],
+    unique_keys: bool,
+    work_mem: str,
+    after_copy: Hook | None = None,
+) -> tuple[int, int, int, int, int]:
+    """Inside the caller's transaction: temp table, COPY, apply; (rows_in, inserted, updated, deleted, unchanged)."""
+    conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
+    for stmt in statements.create_temp(plan):
+        conn.execute(stmt)
+    counts = copy_batches(conn, plan, batches)
+    if after_copy is not None:
+        after_copy(conn)
+    upserts, inserted, updated, deleted = _apply(conn, plan, counts, unique_keys)
+    return counts.rows, inserted, updated, deleted, upserts - inserted - updated
+
+
+def preview(
+    conn: psycopg.Connection,
+    contract: Contract,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    unique_keys: bool = False,
+    work_mem: str = WORK_MEM,
+) -> LoadResult:
+    """What ``load`` would change, without changing anything: the same statements in a rolled-back transaction.
+
+    The counts are exact (the database computed them); no ledger row is written and the ledger is not
+    consulted, so a preview also answers "what would re-applying this already loaded file change?".
+    """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise LoadError("preview() needs a connection outside any transaction")
+    plan = statements.LoadPlan(contract)
+    with conn.transaction(force_rollback=True):
+        conn.execute(statements.lock_feed(), (contract.feed,))
+        rows_in, inserted, updated, deleted, unchanged = _upsert(conn, plan, batches, unique_keys, work_mem)
+    return LoadResult(LedgerStatus.LOADED, rows_in, inserted, updated, deleted, unchanged)
+
+
 def load(
     conn: psycopg.Connection,
     contract: Contract,
@@ -175,15 +216,7 @@ def load(
         if ledger.already_loaded(conn, sha256):
             ledger_id = ledger.insert_row(conn, status=LedgerStatus.SKIPPED, **common)
             return LoadResult(LedgerStatus.SKIPPED, 0, ledger_id=ledger_id)
-        conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
-        for stmt in statements.create_temp(plan):
-            conn.execute(stmt)
-        counts = copy_batches(conn, plan, batches)
-        rows_in = counts.rows
-        if after_copy is not None:
-            after_copy(conn)
-        upserts, inserted, updated, deleted = _apply(conn, plan, counts, unique_keys)
-        unchanged = upserts - inserted - updated
+        rows_in, inserted, updated, deleted, unchanged = _upsert(conn, plan, batches, unique_keys, work_mem, after_copy)
         ledger_id = ledger.insert_row(
             conn,
             status=LedgerStatus.LOADED,

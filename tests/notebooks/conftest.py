@@ -1,0 +1,43 @@
+"""Notebook fixtures: a fresh database, ETL_HOME and PAN key for the kernels papermill and nbval start.
+
+Kernels inherit the test process's environment, so monkeypatched ``ETL_*`` variables reach them; the
+repository goes first on PYTHONPATH so kernels import this checkout's ``etl``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from etl.golden import GOLDEN_PAN_KEY
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+
+
+@pytest.fixture
+def nb_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment a notebook kernel sees: test database, temp ETL_HOME, the golden PAN key."""
+    monkeypatch.setenv("ETL_DATABASE_URL", db_url)
+    monkeypatch.setenv("ETL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ETL_PAN_KEY", GOLDEN_PAN_KEY)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    return dict(os.environ)
+
+
+def run_pytest(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """Run pytest (with nbval) in a subprocess of this interpreter; exit code and combined output."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return done.returncode, done.stdout + done.stderr

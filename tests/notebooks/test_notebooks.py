@@ -1,0 +1,169 @@
+"""The notebooks: their parameters, papermill runs with other parameters, failure reporting, nbval.
+
+Each notebook kernel start costs seconds, so each notebook runs a handful of times in all: nbval-lax
+(defaults), nbval against its golden copy, and one or two papermill runs with other parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import psycopg
+import pytest
+
+from etl import golden
+from etl.backfill import KERNEL
+from tests.notebooks.conftest import NOTEBOOKS, run_pytest
+
+NAMES = ("explore_stage", "profile_schema", "reprocess")
+
+
+def execute(name: str, out: Path, **parameters) -> nbformat.NotebookNode:
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(out),
+        parameters=parameters,
+        kernel_name=KERNEL,
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
+    return nbformat.read(out, as_version=4)
+
+
+def text_of(notebook: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", "") + output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_tagged_parameters_cell_with_typed_commented_defaults(name: str) -> None:
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for line in tagged[0].source.splitlines():
+        assert ": " in line.split("=")[0] and "  # " in line, f"untyped or uncommented parameter: {line}"
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert "def " not in code and "class " not in code  # logic lives in etl, not in notebooks
+    assert notebook.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_papermill_help_lists_each_parameter_with_type_and_meaning(name: str) -> None:
+    path = NOTEBOOKS / f"{name}.ipynb"
+    shown = subprocess.run(
+        [sys.executable, "-m", "papermill", "--help-notebook", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    for parameter, info in papermill.inspect_notebook(str(path)).items():
+        assert info["inferred_type_name"] in ("str", "int", "bool")
+        assert info["help"], f"{parameter} has no comment"
+        assert f"{parameter}: {info['inferred_type_name']}" in shown and info["help"] in shown
+
+
+def test_golden_copies_are_in_step_with_their_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert golden.out_of_step() == []
+    edited = nbformat.read(NOTEBOOKS / "reprocess.ipynb", as_version=4)
+    edited.cells[-1].source += "\n"
+    copy = tmp_path / "notebooks"
+    copy.mkdir()
+    nbformat.write(edited, copy / "reprocess.ipynb")
+    shutil.copytree(golden.GOLDEN_DIR, copy / "golden")
+    monkeypatch.setattr(golden, "NOTEBOOKS_DIR", copy)
+    monkeypatch.setattr(golden, "GOLDEN_DIR", copy / "golden")
+    assert golden.out_of_step() == ["reprocess.ipynb"]
+
+
+def test_nbval_lax_runs_every_notebook(nb_env: dict[str, str]) -> None:
+    code, output = run_pytest(["--nbval-lax", "--nbval-current-env", *(f"{n}.ipynb" for n in NAMES)], nb_env, NOTEBOOKS)
+    assert code == 0, output
+    assert "failed" not in output and output.count("PASSED") >= 3 * 4
+
+
+def test_nbval_checks_golden_outputs_and_catches_a_changed_output(nb_env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "golden"
+    shutil.copytree(golden.GOLDEN_DIR, folder)
+    tampered = nbformat.read(folder / "profile_schema.ipynb", as_version=4)
+    cell = next(c for c in tampered.cells if c.cell_type == "code" and "result.rows" in c.source)
+    cell.outputs[0]["text"] = cell.outputs[0]["text"].replace("200 rows", "201 rows")
+    nbformat.write(tampered, folder / "tampered_profile_schema.ipynb")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    code, output = run_pytest(
+        [
+            "--nbval",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(golden.SANITIZE_FILE),
+            "-c",
+            "pytest.ini",
+            str(folder),
+        ],
+        nb_env,
+        tmp_path,
+    )
+    failed = [line for line in output.splitlines() if line.startswith("FAILED")]
+    assert code == 1, output
+    assert failed and all("tampered_profile_schema.ipynb" in line for line in failed), output
+    assert "201 rows" in output  # nbval shows the stored output that no longer matches
+
+
+def test_explore_with_other_parameters(tmp_path: Path, nb_env: dict[str, str]) -> None:
+    notebook = execute(
+        "explore_stage", tmp_path / "out.ipynb", feed="account_summary", start="2024-03-02", end="2024-03-03"
+    )
+    text = text_of(notebook)
+    assert "account_summary: 400 rows" in text
+    assert "2024-03-01" not in text.split("Rows per")[0]  # pruned to the two days asked for
+
+
+def test_profile_of_a_stage_partition_writes_json_and_html(tmp_path: Path, nb_env: dict[str, str]) -> None:
+    out = tmp_path / "profiles"
+    execute(
+        "profile_schema",
+        tmp_path / "out.ipynb",
+        feed="transactions",
+        business_date="2024-03-02",
+        source="stage",
+        output_dir=str(out),
+    )
+    written = json.loads((out / "transactions_20240302.profile.json").read_text())
+    assert written["rows"] == 224 and written["previous_date"] == "2024-03-01"
+    fields = {f["field"]: f for f in written["fields"]}
+    assert fields["channel"]["allowed_ok"] == 1.0 and "card_number" not in fields
+    assert (out / "transactions_20240302.profile.html").read_text().startswith("<!doctype html>")
+
+
+def test_reprocess_applies_a_day_and_the_database_changes(tmp_path: Path, nb_env: dict[str, str]) -> None:
+    notebook = execute(
+        "reprocess", tmp_path / "out.ipynb", feed="account_summary", business_date="2024-03-02", dry_run=False
+    )
+    assert "SUCCESS" in text_of(notebook)
+    with psycopg.connect(nb_env["ETL_DATABASE_URL"]) as conn:
+        rows = conn.execute("SELECT count(*) FROM fintech.account_daily_summary").fetchone()[0]
+        status = conn.execute("SELECT status FROM etl.file_ledger").fetchall()
+    assert rows == 200 and status == [("LOADED",)]
+    archive = Path(nb_env["ETL_HOME"]) / "archive" / "account_summary" / "2024-03-02"
+    assert (archive / "account_summary_20240302.dat").is_file()
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [({"feed": "no_such_feed"}, "unknown feed"), ({"business_date": "2024-02-30"}, "is not a date")],
+)
+def test_a_bad_parameter_fails_the_notebook_visibly(
+    parameters: dict, message: str, tmp_path: Path, nb_env: dict[str, str]
+) -> None:
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        execute("profile_schema", tmp_path / "out.ipynb", **parameters)
+    assert message in str(failure.value)
+    failed_cell = [
+        c for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells if "error" in str(c.get("outputs"))
+    ]
+    assert failed_cell  # the output notebook keeps the traceback where it happened
