@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from benchmarks.generate_data import make_file, make_next_day  # noqa: E402
-from tests import pg  # noqa: E402
+from benchmarks.generate_data import make_file, make_next_day
+from tests import pg
 
 FLOOR_TABLE = (
     "CREATE UNLOGGED TABLE floor (transaction_id text, account_id text, card_number text, transaction_ts text, "
