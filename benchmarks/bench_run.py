@@ -66,7 +66,7 @@ def etl_run(url: str, home: Path, dat: Path) -> tuple[float, int, str]:
     if done.returncode != 0:
         raise SystemExit(f"etl run failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    summary = done.stdout.strip().splitlines()[-1]
+    summary = done.stdout.strip().splitlines()[-1]  # the notification line
     return wall, peak, summary
 
 

@@ -67,18 +67,23 @@ def tee(items: Iterable[T], consumer: Callable[[Iterator[T]], object], depth: in
     slots: queue.Queue[object] = queue.Queue(maxsize=depth)
     failure: list[BaseException] = []
 
+    ended: list[bool] = []  # set once the consumer has taken the final sentinel
+
     def feed() -> Iterator[T]:
         while (item := slots.get()) is not _DONE:
             if item is _ABORT:
+                ended.append(True)
                 raise StreamAborted("the producer stopped early")
             yield item  # type: ignore[misc]
+        ended.append(True)
 
     def run() -> None:
         try:
             consumer(feed())
         except BaseException as exc:  # handed to the producer side
             failure.append(exc)
-            while slots.get() not in (_DONE, _ABORT):  # drain so the producer never blocks
+        finally:
+            while not ended and slots.get() not in (_DONE, _ABORT):  # drain so the producer never blocks
                 pass
 
     worker = threading.Thread(target=run, name="tee-consumer", daemon=True)

@@ -20,7 +20,7 @@ STEPS = 7  # landing → raw, validate, transform → stage, load, archive, noti
 
 def run(
     files: Annotated[list[Path], typer.Argument(help="One or more .dat files.", show_default=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON lines.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Only JSON on stdout: one notification line per file.")] = False,
 ) -> None:
     """Run each file through landing → raw → validate → transform → stage → load → archive/error → notify."""
     for path in files:
@@ -41,8 +41,9 @@ def run(
             outcomes.append(run_file(ctx, path, step))
             bar.update(task, completed=STEPS)
     if as_json:
-        for outcome in outcomes:
-            print_json({"summary": outcome.message})
+        if settings.sns_topic_arn:  # notifications went to SNS: still give the caller one line per file
+            for outcome in outcomes:
+                print_json(outcome.message)
     else:
         _summary(outcomes)
     raise typer.Exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
