@@ -15,7 +15,7 @@ from etl.config import Settings, get_settings
 from etl.pipeline.context import Context
 from etl.pipeline.run import Outcome, run_file
 
-STEPS = 7  # landing → raw, validate, transform → stage, load, archive, notify (+ one spare for reject/skip)
+STEPS = 5  # landing → raw, validate, transform → stage + load (or reject / skip), archive, notify
 
 
 def run(

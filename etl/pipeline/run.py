@@ -71,7 +71,6 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
         else:
             say("transform → stage + load")
             outcome.stage_uri, result = steps.stage_and_load(ctx, ref, validation)
-            say("loaded")
             if result.status is LedgerStatus.SKIPPED:  # another run loaded the same content meanwhile
                 outcome.status = "SKIPPED"
                 outcome.location = steps.finish(ctx, ref, "archive", report.business_date)

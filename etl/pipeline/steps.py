@@ -9,7 +9,7 @@ staged as parquet → loaded → the raw file and its sidecars move to archive (
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
@@ -173,14 +173,19 @@ def stage_batches(ctx: Context, ref: FileRef, business_date: dt.date) -> Iterato
 # --- load -------------------------------------------------------------------------------------------------
 
 
-def load(ctx: Context, ref: FileRef, validation: Validation) -> LoadResult:
-    """Upsert the staged file in one transaction; SKIPPED when the same content was already loaded."""
+def load(
+    ctx: Context, ref: FileRef, validation: Validation, batches: Iterable[pa.RecordBatch] | None = None
+) -> LoadResult:
+    """Upsert the file's staged rows in one transaction; SKIPPED when the same content was already loaded.
+
+    ``batches`` defaults to reading the stage parquet back (the Lambda path); ``stage_and_load`` streams them.
+    """
     report = validation.report
     assert report.business_date is not None and report.sha256 is not None
     return load_batches(
         ctx.conn,
         ref.contract,
-        stage_batches(ctx, ref, report.business_date),
+        stage_batches(ctx, ref, report.business_date) if batches is None else batches,
         file_name=ref.name,
         sha256=report.sha256,
         business_date=report.business_date,
@@ -196,27 +201,17 @@ def stage_and_load(ctx: Context, ref: FileRef, validation: Validation) -> tuple[
     statements run, so a failed stage write rolls the load back; the result equals ``transform`` then ``load``.
     """
     report = validation.report
-    assert report.business_date is not None and report.sha256 is not None
-    contract = ref.contract
+    assert report.business_date is not None
     lineage = Lineage.now(report.business_date, ref.name, validation.execution_name)
     written: list[str] = []
 
     def write(batches: Iterator[pa.RecordBatch]) -> None:
-        written.append(write_stage(ctx.settings.zone_uri("stage"), contract, report.business_date, ref.stem, batches))
+        stage_uri = ctx.settings.zone_uri("stage")
+        written.append(write_stage(stage_uri, ref.contract, report.business_date, ref.stem, batches))
 
     batches = tee(staged_batches(ctx, ref, lineage), write)
     try:
-        result = load_batches(
-            ctx.conn,
-            contract,
-            batches,
-            file_name=ref.name,
-            sha256=report.sha256,
-            business_date=report.business_date,
-            execution_name=validation.execution_name,
-            rows_rejected=report.rows_rejected,
-            unique_keys="R005" not in report.errors,
-        )
+        result = load(ctx, ref, validation, batches)
     finally:
         batches.close()  # a load that stopped early (SKIPPED, error) aborts the parquet write
     return (written[0] if written else None), result
