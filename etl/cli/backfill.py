@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from etl.backfill import KERNEL, BackfillError, DayRun, backfill
 from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, usage_error
+
+if TYPE_CHECKING:
+    from etl.backfill import DayRun
+
+KERNEL = "python3"  # etl.backfill.KERNEL; papermill and pyarrow.dataset load only when the command runs
 
 
 def backfill_command(
@@ -29,6 +33,8 @@ def backfill_command(
 
     Pass notebook parameters with -p NAME VALUE (repeatable); values are typed as the notebook declares.
     """
+    from etl.backfill import BackfillError, backfill
+
     parameters = _parameters(ctx.args)
     with _progress() as bar:
         task = bar.add_task(f"{feed} {notebook}", total=None)

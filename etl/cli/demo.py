@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from psycopg import sql
@@ -13,9 +13,9 @@ from etl.cli.common import EXIT_FAILED, EXIT_OK, console
 from etl.cli.run import show_locations
 from etl.config import get_settings
 from etl.contract import all_contracts
-from etl.generate import BaseFile, generate
-from etl.pipeline.context import Context
-from etl.pipeline.run import run_file
+
+if TYPE_CHECKING:
+    from etl.pipeline.context import Context
 
 START = dt.date(2024, 3, 1)
 
@@ -27,6 +27,10 @@ def demo(
 ) -> None:
     """Generate sample files for both feeds, run them end to end on the configured (default: embedded)
     database, then show where the parquet stage, the archive and the database rows are."""
+    from etl.generate import BaseFile, generate
+    from etl.pipeline.context import Context
+    from etl.pipeline.run import run_file
+
     settings = get_settings()
     incoming = settings.home.resolve() / "incoming"
     show_locations(settings)

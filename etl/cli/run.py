@@ -20,7 +20,7 @@ STEPS = 5  # landing → raw, validate, transform → stage + load (or reject / 
 
 def run(
     files: Annotated[list[Path], typer.Argument(help="One or more .dat files.", show_default=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="Only JSON on stdout: one notification line per file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Only JSON on stdout: a notification per file.")] = False,
 ) -> None:
     """Run each file through landing → raw → validate → transform → stage → load → archive/error → notify."""
     for path in files:

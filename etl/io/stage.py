@@ -14,7 +14,6 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -77,6 +76,8 @@ def read_stage(
     Uses the hive partitioning with an explicit schema, so the date filter prunes whole directories and
     the partition column comes back as date32.
     """
+    import pyarrow.dataset as ds  # heavy (pulls in pandas): only readers pay for it
+
     filesystem, root = _filesystem(stage_uri)
     base = f"{root}/{contract.feed}"
     full = stage_schema(contract)
