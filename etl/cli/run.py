@@ -94,7 +94,7 @@ def _summary(outcomes: list[Outcome]) -> None:
         table.add_column(column)
     for o in outcomes:
         colour = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}[o.status]
-        detail = o.error or ", ".join(f"{k}×{v}" for k, v in o.errors.items()) or (o.location or "")
+        detail = o.error or ", ".join(f"{k}×{v}" for k, v in o.errors.items())
         table.add_row(
             o.file,
             f"[{colour}]{o.status}[/]",
@@ -102,6 +102,9 @@ def _summary(outcomes: list[Outcome]) -> None:
             detail,
         )
     console.print(table)
+    for o in outcomes:
+        if o.location:
+            console.print(f"{o.file} → {o.location}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
