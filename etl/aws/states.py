@@ -216,6 +216,7 @@ def load_file(payload: Payload) -> Payload:
         validation = _validation(ctx, ref, payload)
         result = steps.load(ctx, ref, validation)
     return {
+        "status": str(result.status),
         "rows_in": result.rows_in,
         "inserted": result.inserted,
         "updated": result.updated,

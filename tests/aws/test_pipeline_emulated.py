@@ -25,6 +25,7 @@ SUCCESS_PATH = [
     "SmallOrLarge?",
     "TransformInLambda",
     "LoadToDatabase",
+    "LoadedOrSkipped?",
     "MoveToArchive",
     "NotifySuccess",
     "Succeeded",

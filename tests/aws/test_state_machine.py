@@ -57,7 +57,10 @@ def rds_write(event, context):
             raise TransientDatabaseError("could not connect")
     if "broken" in key:
         raise LoadFailed("constraint violated")
-    return {"rows_in": 3, "inserted": 3, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0}
+    if "raced" in key:  # another execution loaded the same content first
+        return {"status": "SKIPPED", "rows_in": 0, "inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0,
+                "rejected": 0}
+    return {"status": "LOADED", "rows_in": 3, "inserted": 3, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0}
 
 
 def move_file(event, context):
@@ -128,7 +131,7 @@ def test_valid_small_file_goes_through_lambda_transform_to_archive(pipeline: Pip
     described, states = pipeline.run("transactions/transactions_20240301.dat")
     assert described["status"] == "SUCCEEDED"
     assert states == [
-        "ValidateFile", "IsValid?", "SmallOrLarge?", "TransformInLambda", "LoadToDatabase",
+        "ValidateFile", "IsValid?", "SmallOrLarge?", "TransformInLambda", "LoadToDatabase", "LoadedOrSkipped?",
         "MoveToArchive", "NotifySuccess", "Succeeded",
     ]  # fmt: skip
     out = described["output"]
@@ -218,3 +221,9 @@ def test_lambda_service_errors_are_retried_on_every_lambda_task(pipeline: Pipeli
     assert described["status"] == "SUCCEEDED"
     assert len(pipeline.aws.retry_sleeps) == 5
     assert all(0 <= sleep <= 2 for sleep in pipeline.aws.retry_sleeps)
+
+
+def test_a_load_that_lost_the_race_is_archived_as_skipped(pipeline: Pipeline) -> None:
+    described, states = pipeline.run("transactions/raced/transactions_20240301.dat")
+    assert described["status"] == "SUCCEEDED"
+    assert states[-5:] == ["LoadToDatabase", "LoadedOrSkipped?", "MoveToArchiveSkipped", "NotifySkipped", "Succeeded"]
