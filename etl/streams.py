@@ -6,10 +6,11 @@ producer and a consumer in separate threads really overlap. Queues are bounded: 
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -101,3 +102,29 @@ def tee(items: Iterable[T], consumer: Callable[[Iterator[T]], object], depth: in
         worker.join()
     if failure:
         raise failure[0]
+
+
+class CountingReader(io.RawIOBase):
+    """A binary stream that reports how many bytes were read (progress bars over big files)."""
+
+    def __init__(self, stream: BinaryIO, on_read: Callable[[int], None]) -> None:
+        self._stream = stream
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._on_read(len(data))
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()

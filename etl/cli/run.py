@@ -7,15 +7,13 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, print_json, usage_error
 from etl.config import Settings, get_settings
 from etl.pipeline.context import Context
 from etl.pipeline.run import Outcome, run_file
-
-STEPS = 5  # landing → raw, validate, transform → stage + load (or reject / skip), archive, notify
 
 
 def run(
@@ -31,15 +29,17 @@ def run(
     if not as_json:
         show_locations(settings, where)
     outcomes: list[Outcome] = []
-    with Context(settings) as ctx, _progress(as_json) as bar:
+    with _progress(as_json) as bar, Context(settings) as ctx:
         for path in files:
-            task = bar.add_task(path.name, total=STEPS)
+            # the raw file is read twice (validate, then transform + load): that is the bar's length
+            task = bar.add_task(path.name, total=2 * max(path.stat().st_size, 1))
+            ctx.on_read = lambda n, task=task: bar.update(task, advance=n)
 
             def step(name: str, task: int = task, label: str = path.name) -> None:
-                bar.update(task, advance=1, description=f"{label}: {name}")
+                bar.update(task, description=f"{label}: {name}")
 
             outcomes.append(run_file(ctx, path, step))
-            bar.update(task, completed=STEPS)
+            bar.update(task, completed=2 * max(path.stat().st_size, 1))
     if as_json:
         if settings.sns_topic_arn:  # notifications went to SNS: still give the caller one line per file
             for outcome in outcomes:
@@ -81,6 +81,7 @@ def _progress(quiet: bool) -> Progress:
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
+        DownloadColumn(),
         TimeElapsedColumn(),
         console=err_console,
         transient=True,

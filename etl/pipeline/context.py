@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from types import TracebackType
+from typing import BinaryIO
 
 import psycopg
 
@@ -11,14 +13,21 @@ from etl.config import ZONES, Settings, get_settings
 from etl.core.mask import CardMasker
 from etl.io.secrets import pan_key
 from etl.io.zones import Zone, zone
+from etl.streams import CountingReader
 
 
 class Context:
     """Opened once per ``etl run`` (or per Lambda invocation) and handed to every step."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, on_read: Callable[[int], None] | None = None) -> None:
         self.settings = settings or get_settings()
+        self.on_read = on_read  # told the bytes read from raw files (the CLI's progress bar)
         self._conn: psycopg.Connection | None = None
+
+    def read_raw(self, key: str) -> BinaryIO:
+        """Open a raw-zone file for reading, counting bytes for ``on_read`` when set."""
+        stream = self.zone("raw").open_read(key)
+        return stream if self.on_read is None else CountingReader(stream, self.on_read)  # type: ignore[return-value]
 
     @cached_property
     def zones(self) -> dict[str, Zone]:

@@ -106,7 +106,7 @@ def land_to_raw(ctx: Context, landing_key: str) -> FileRef:
 def validate(ctx: Context, ref: FileRef, *, execution_name: str | None = None) -> Validation:
     """Validate the raw file, check the ledger for the same content (F004), write the report beside it."""
     raw = ctx.zone("raw")
-    report = validate_stream(lambda: raw.open_read(ref.key), ref.name, block_size=ctx.settings.block_size)
+    report = validate_stream(lambda: ctx.read_raw(ref.key), ref.name, block_size=ctx.settings.block_size)
     name = execution_name or name_execution(ref.feed or "unknown", report.business_date, report.sha256 or "")
     duplicate = bool(report.valid and report.sha256 and ledger.already_loaded(ctx.conn, report.sha256))
     raw.put_bytes(report.to_json().encode(), sidecar_key(ref.key, REPORT_SUFFIX))
@@ -138,7 +138,7 @@ def staged_batches(ctx: Context, ref: FileRef, lineage: Lineage) -> Iterator[pa.
     """The raw file parsed and transformed (pyarrow engine), rejected records left out. Streams."""
     contract = ref.contract
     rejected = _rejected_lines(ctx, ref)
-    with ctx.zone("raw").open_read(ref.key) as stream:
+    with ctx.read_raw(ref.key) as stream:
         reader = open_dat(stream, contract, block_size=ctx.settings.block_size)
         raw_batches = prefetched(reader.batches())
         if len(rejected):
