@@ -184,6 +184,7 @@ class Simulation:
             },
             "validation": {"ETL_DATABASE_URL": self.database_url},
             "rds_write": {"ETL_DATABASE_URL": self.database_url},
+            "move_file": {"ETL_DATABASE_URL": self.database_url},
             "transform": {"ETL_PAN_KEY_SECRET_ID": self.pan_key_secret_id},
             "notification": {"ETL_SNS_TOPIC_ARN": self.topic_arn},
         }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
@@ -20,12 +21,14 @@ from etl.aws.events import s3_objects
 from etl.config import get_settings
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
-from etl.io.zones import S3Zone, Zone, sidecar_key
+from etl.io.zones import REPORT_SUFFIX, S3Zone, Zone, sidecar_key
 from etl.pipeline import steps
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
 from etl.pipeline.notify import build_message, publish
 from etl.pipeline.run import rules_text
+
+log = logging.getLogger(__name__)
 
 ERROR_SUFFIX = ".error.json"  # beside a file in the error zone: the Step Functions error that sent it there
 Payload = dict[str, Any]
@@ -235,6 +238,8 @@ def move_file(payload: Payload) -> Payload:
     state = payload.get("state") or {}
     with Context() as ctx:
         ref = _raw_ref(ctx, payload["file"])
+        if destination == "error" and state.get("error"):
+            _record_failure(ctx, ref, payload, state["error"])
         report_date = ((state.get("validation") or {}).get("report") or {}).get("business_date")
         day_text = report_date or payload["file"].get("business_date")
         day = dt.date.fromisoformat(day_text) if day_text else None
@@ -244,6 +249,16 @@ def move_file(payload: Payload) -> Payload:
             key = zone_key(target, where["bucket"], where["key"])
             target.put_bytes(json.dumps(state["error"], indent=2).encode(), sidecar_key(key, ERROR_SUFFIX))
     return where
+
+
+def _record_failure(ctx: Context, ref: steps.FileRef, payload: Payload, error: Payload) -> None:
+    """A FAILED ledger row for a file a later state failed on (best effort: the database may be the failure)."""
+    try:
+        report_key = sidecar_key(ref.key, REPORT_SUFFIX)
+        validation = _validation(ctx, ref, payload) if ctx.zone("raw").exists(report_key) else None
+        steps.record_outcome(ctx, ref, validation, LedgerStatus.FAILED, error=error_text(error))
+    except Exception as exc:
+        log.warning("FAILED ledger row not written for %s: %s", ref.name, type(exc).__name__)
 
 
 def notify(payload: Payload) -> Payload:

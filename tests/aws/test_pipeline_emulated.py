@@ -136,6 +136,7 @@ def test_glue_failure_is_caught_into_the_failure_path(open_sim, etl_env, spark, 
     assert keys(sim, "error") == [where, where + ".error.json", where + ".report.json"]
     assert json.loads(read(sim, "error", where + ".error.json"))["Error"]
     assert table_rows(etl_env, "account_summary") == 0
+    assert ledger(etl_env) == [("account_summary_20240302.dat", "FAILED", run.execution_name)]
 
 
 def test_repeated_events_and_copies_load_once(sim, etl_env, tmp_path):
