@@ -32,7 +32,7 @@ def validate(
             report = validate_file(path, contract)
         except OSError as exc:
             usage_error(f"{path}: cannot read: {exc.strerror or exc}")
-        except Exception as exc:  # a bug, not bad input: still one line, never a traceback  # noqa: BLE001
+        except Exception as exc:  # a bug, not bad input: still one line, never a traceback
             usage_error(f"{path}: internal error while validating ({type(exc).__name__}: {exc}); please report it")
         reports.append(report)
         if as_json:
