@@ -111,11 +111,15 @@ def main() -> None:
             cluster.stop()
     floor = statistics.median(floors)
     print(f"\nrows {args.rows:,}: floor (psql \\copy, unlogged) median {floor:.2f} s")
-    print(f"etl run day 1 (empty table): median {statistics.median(first):.2f} s = "
-          f"{statistics.median(first) / floor:.2f}x floor (goal <= 2.5x)")
+    print(
+        f"etl run day 1 (empty table): median {statistics.median(first):.2f} s = "
+        f"{statistics.median(first) / floor:.2f}x floor (goal <= 2.5x)"
+    )
     if second:
-        print(f"etl run day 2 (25% updates, 1% deletes): median {statistics.median(second):.2f} s = "
-              f"{statistics.median(second) / floor:.2f}x floor (goal <= 3x)")
+        print(
+            f"etl run day 2 (25% updates, 1% deletes): median {statistics.median(second):.2f} s = "
+            f"{statistics.median(second) / floor:.2f}x floor (goal <= 3x)"
+        )
     print(f"peak memory of etl run: {max(peaks) / 1024:.0f} MiB")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg.copy import QueuedLibpqWriter
 
-from etl.contract import Contract
+from etl.contract import LINEAGE_COLUMNS, Contract
 from etl.db import ledger, statements
 from etl.db.ledger import LedgerStatus
 
@@ -74,7 +75,8 @@ class CopyCounts:
     rows: int = 0
     upserts: int = 0
 
-    def add(self, batch: pa.RecordBatch, plan: statements.LoadPlan) -> None:
+    def add(self, batch: pa.RecordBatch, plan: statements.LoadPlan, lineage: dict[str, object]) -> None:
+        _check_lineage(batch, lineage)
         self.rows += batch.num_rows
         action = plan.contract.action
         if action is None:
@@ -84,14 +86,32 @@ class CopyCounts:
             self.upserts += int(pc.sum(marked).as_py() or 0)
 
 
-def csv_chunks(batches: Iterable[pa.RecordBatch], plan: statements.LoadPlan, counts: CopyCounts) -> Iterator[bytes]:
+def file_lineage(batch: pa.RecordBatch) -> dict[str, object]:
+    """The lineage values of a file (one per file), read off its first non-empty batch."""
+    missing = [name for name in LINEAGE_COLUMNS if name not in batch.schema.names]
+    if missing:
+        raise LoadError(f"batch lacks stage column(s) {missing}")
+    return {name: batch.column(name)[0].as_py() for name in LINEAGE_COLUMNS}
+
+
+def _check_lineage(batch: pa.RecordBatch, lineage: dict[str, object]) -> None:
+    """Every row must carry the file's lineage: it reaches the table as the temp table's column defaults."""
+    for name, value in lineage.items():
+        low, high = pc.min_max(batch.column(name)).values()
+        if low.as_py() != value or high.as_py() != value:
+            raise LoadError(f"{name} differs between rows of one file: a load takes one file at a time")
+
+
+def csv_chunks(
+    batches: Iterable[pa.RecordBatch], plan: statements.LoadPlan, counts: CopyCounts, lineage: dict[str, object]
+) -> Iterator[bytes]:
     """CSV per batch, encoded in a worker thread (pyarrow releases the GIL) a few batches ahead, so
     encoding overlaps producing the batches and sending them; ``counts`` accumulates as batches pass."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-csv") as pool:
         pending: deque[Future[bytes]] = deque()
         for batch in batches:
             if batch.num_rows:
-                counts.add(batch, plan)
+                counts.add(batch, plan, lineage)
                 pending.append(pool.submit(csv_bytes, batch, plan.copy_columns))
             if len(pending) > LOOKAHEAD:
                 yield pending.popleft().result()
@@ -106,8 +126,15 @@ def copy_batches(conn: psycopg.Connection, plan: statements.LoadPlan, batches: I
     (parser and transform upstream) all overlap.
     """
     counts = CopyCounts()
+    rest = iter(batches)
+    first = next((b for b in rest if b.num_rows), None)
+    if first is None:
+        return counts
+    lineage = file_lineage(first)
+    for stmt in statements.lineage_defaults(plan, lineage):
+        conn.execute(stmt)
     with conn.cursor() as cur, cur.copy(statements.copy_in(plan), writer=QueuedLibpqWriter(cur)) as copy:
-        for chunk in csv_chunks(batches, plan, counts):
+        for chunk in csv_chunks(itertools.chain([first], rest), plan, counts, lineage):
             copy.write(chunk)
     return counts
 

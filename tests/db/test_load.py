@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from decimal import Decimal
 
@@ -40,12 +41,20 @@ def test_day_one_inserts_everything_exactly(conn: psycopg.Connection, transactio
     assert conn.execute("SHOW work_mem").fetchone() == ("4MB",)  # the load's SET LOCAL did not leak
 
 
+# one file carries one lineage: rows re-sent unchanged by the day-2 file still carry the day-2 lineage
+DAY2_LINEAGE = {
+    "business_date": dt.date(2024, 3, 2),
+    "source_file": "transactions_20240302.dat",
+    "execution_name": "exec-2",
+}
+
+
 def test_day_two_updates_deletes_and_unchanged_are_exact(conn: psycopg.Connection, transactions: Contract) -> None:
     run(conn, transactions, [txn("T1"), txn("T2"), txn("T3"), txn("T4")], "day1")
     day2 = [
         txn("T1", "U", day=2, amount="50.00", status="REVERSED"),  # changed -> updated
-        txn("T2", "U"),  # identical data, day-1 lineage -> unchanged
-        txn("T3", "A", source_file="transactions_20240302.dat", execution_name="exec-2"),  # lineage only
+        txn("T2", "U", **DAY2_LINEAGE),  # identical data, only the lineage differs -> unchanged
+        txn("T3", "A", **DAY2_LINEAGE),  # the same with an add
         txn("T4", "D", day=2),  # deleted
         txn("T5", "A", day=2, amount="7.00"),  # new -> inserted
         txn("T9", "D", day=2),  # delete of an unknown key counts nothing
@@ -176,8 +185,8 @@ def test_concurrent_loads_of_one_file_load_it_once(db_url: str, transactions: Co
 def test_repeated_keys_in_a_file_last_row_wins(conn: psycopg.Connection, transactions: Contract) -> None:
     run(conn, transactions, [txn("OLD")], "day1")
     rows = [
-        txn("K1", amount="1.00"),
-        txn("K1", amount="2.00"),  # last upsert wins
+        txn("K1", amount="1.00", **DAY2_LINEAGE),
+        txn("K1", amount="2.00", **DAY2_LINEAGE),  # last upsert wins
         txn("K2", "D", day=2),
         txn("K2", "A", day=2, amount="3.00"),  # delete then add: the add wins
         txn("OLD", "U", day=2, amount="4.00"),
@@ -220,14 +229,17 @@ def test_empty_string_and_null_stay_apart(conn: psycopg.Connection, transactions
 def test_feed_without_action_upserts_on_composite_key(conn: psycopg.Connection, account_summary: Contract) -> None:
     day1 = [summary("000000000001"), summary("000000000002", payment_due_date=None, utilization=None)]
     assert run(conn, account_summary, day1, "s1").inserted == 2
+    # a second file for the same day (sequence 02, corrections): one lineage for all of its rows
+    lineage = {"source_file": "account_summary_20240301_02.dat", "execution_name": "other"}
     again = [
-        summary("000000000001", current_balance=Decimal("-0.01"), apr=Decimal("0.001")),
-        summary("000000000002", payment_due_date=None, utilization=None, execution_name="other"),
-        summary("000000000001", day=2),
+        summary("000000000001", current_balance=Decimal("-0.01"), apr=Decimal("0.001"), **lineage),
+        summary("000000000002", payment_due_date=None, utilization=None, **lineage),
+        summary("000000000003", **lineage),
     ]
-    result = run(conn, account_summary, again, "s2", day=2)
+    result = run(conn, account_summary, again, "s2")
     assert (result.inserted, result.updated, result.unchanged, result.deleted) == (1, 1, 1, 0)
     stored = {(r["account_id"], r["business_date"].day): r for r in table_rows(conn, account_summary)}
+    assert sorted(stored) == [("000000000001", 1), ("000000000002", 1), ("000000000003", 1)]
     assert (stored[("000000000001", 1)]["current_balance"], stored[("000000000001", 1)]["apr"]) == (
         Decimal("-0.01"),
         Decimal("0.001"),
@@ -283,3 +295,12 @@ def test_record_rejected_and_ledger_rows(conn: psycopg.Connection) -> None:
     ]
     assert len(ledger.ledger_rows(conn, 1)) == 1
     assert not ledger.already_loaded(conn, "a" * 64)
+
+
+def test_rows_of_one_load_must_share_one_lineage(conn: psycopg.Connection, transactions: Contract) -> None:
+    """Lineage reaches the table as the temp table's defaults, so a batch mixing files is refused, and rolled back."""
+    rows = [txn("T1"), txn("T2"), txn("T3", execution_name="another-run")]
+    with pytest.raises(load.LoadError, match="execution_name differs"):
+        run(conn, transactions, rows, "mixed")
+    assert table_rows(conn, transactions) == []
+    assert ledger.ledger_rows(conn, 10) == []
