@@ -89,6 +89,19 @@ def status(as_json: JsonOption = False) -> None:
     console.print(table)
 
 
+@db_app.command("stop")
+def stop() -> None:
+    """Stop the embedded PostgreSQL under ETL_HOME (its data stays; the next command starts it again)."""
+    settings = get_settings()
+    if settings.database_url is not None or settings.db_secret_id:
+        err_console.print("the database is configured (ETL_DATABASE_URL or ETL_DB_SECRET_ID): nothing to stop")
+        raise typer.Exit(2)
+    from etl.db import embedded
+
+    stopped = embedded.stop(settings.home)
+    console.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
 LEDGER_COLUMNS = (
     ("feed", "feed"),
     ("file_name", "file"),

@@ -81,3 +81,23 @@ def test_embedded_server_starts_migrates_and_is_reused(open_tmp: Path) -> None:
     finally:
         stopped = embedded.stop(settings.home)
     assert stopped and not embedded.stop(settings.home)
+
+
+def test_db_stop_command_stops_the_embedded_server(open_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from etl.cli.main import app
+
+    home = open_tmp / "home"
+    monkeypatch.delenv("ETL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("ETL_DB_SECRET_ID", raising=False)
+    monkeypatch.setenv("ETL_HOME", str(home))
+    with connect.connect(Settings(home=home)):
+        pass
+    assert (home / "pgdata" / "postmaster.pid").exists()
+    result = CliRunner().invoke(app, ["db", "stop"])
+    assert result.exit_code == 0 and "stopped" in result.output, result.output
+    assert not (home / "pgdata" / "postmaster.pid").exists()
+    assert "was not running" in CliRunner().invoke(app, ["db", "stop"]).output
+    monkeypatch.setenv("ETL_DATABASE_URL", "postgresql://somewhere/db")
+    assert CliRunner().invoke(app, ["db", "stop"]).exit_code == 2
