@@ -10,15 +10,16 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import psycopg
 import typer
 from rich.table import Table
 
 from etl.cli.common import console, err_console
 from etl.config import get_settings
-from etl.db import connect, ledger, migrate
+
+if TYPE_CHECKING:  # psycopg and the db package load when a db command runs, not at CLI start-up
+    import psycopg
 
 T = TypeVar("T")
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -28,6 +29,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 def _open() -> tuple[psycopg.Connection, str]:
     """Connect per the settings; configuration problems exit 2 with a clear message."""
+    import psycopg
+
+    from etl.db import connect, migrate
+
     settings = get_settings()
     try:
         location = connect.locate(settings)
@@ -47,6 +52,8 @@ def _plain(value: Any) -> Any:
 
 def _with_migrations(action: Callable[[psycopg.Connection], T]) -> tuple[T, str]:
     """Run a migration action; an edited applied migration is a configuration error (exit 2)."""
+    from etl.db import migrate
+
     conn, where = _open()
     with conn:
         try:
@@ -59,6 +66,8 @@ def _with_migrations(action: Callable[[psycopg.Connection], T]) -> tuple[T, str]
 @db_app.command("upgrade")
 def upgrade(as_json: JsonOption = False) -> None:
     """Apply pending migrations from sql/ in order."""
+    from etl.db import migrate
+
     applied, where = _with_migrations(migrate.upgrade)
     if as_json:
         print(json.dumps({"database": where, "applied": applied}))
@@ -70,6 +79,8 @@ def upgrade(as_json: JsonOption = False) -> None:
 @db_app.command("status")
 def status(as_json: JsonOption = False) -> None:
     """Show every migration and when it was applied (pending ones have none)."""
+    from etl.db import migrate
+
     rows, where = _with_migrations(migrate.status)
     if as_json:
         print(
@@ -126,6 +137,8 @@ def ledger_status(
     """Show the file ledger: every file loaded, skipped, rejected or failed, newest first."""
     conn, where = _open()
     with conn:
+        from etl.db import ledger
+
         rows = ledger.ledger_rows(conn, limit)
     if as_json:
         print(json.dumps({"database": where, "files": [{k: _plain(v) for k, v in r.items()} for r in rows]}))

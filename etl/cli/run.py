@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -12,8 +12,9 @@ from rich.table import Table
 
 from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, print_json, usage_error
 from etl.config import Settings, get_settings
-from etl.pipeline.context import Context
-from etl.pipeline.run import Outcome, run_file
+
+if TYPE_CHECKING:  # the pipeline (psycopg, boto3, ...) loads when the command runs, not at CLI start-up
+    from etl.pipeline.run import Outcome
 
 
 def run(
@@ -28,6 +29,9 @@ def run(
     where = database_location(settings)
     if not as_json:
         show_locations(settings, where)
+    from etl.pipeline.context import Context
+    from etl.pipeline.run import run_file
+
     outcomes: list[Outcome] = []
     with _progress(as_json) as bar, Context(settings) as ctx:
         for path in files:
