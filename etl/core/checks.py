@@ -20,16 +20,16 @@ def to_mask(values: pa.Array) -> np.ndarray:
     return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
 
 
-_SIMPLE = re.compile(r"^\^(\\d|\[0-9\]|\[A-Z\]|\[A-Za-z0-9-\])(\{\d+\}|\{\d+,\d+\}|\+)\$$")
+# Digit and upper-case classes have cheap ASCII kernels; others (e.g. ``[A-Za-z0-9-]``, where a
+# replace-then-alnum test measured 2x slower than RE2 on UUID-like ids) go straight to RE2.
+_SIMPLE = re.compile(r"^\^(\\d|\[0-9\]|\[A-Z\])(\{\d+\}|\{\d+,\d+\}|\+)\$$")
 
 
 def _class_ok(text: pa.Array, cls: str) -> pa.Array:
     """Every character is in the class (and the text is not empty) — a cheap sufficient test."""
     if cls in (r"\d", "[0-9]"):
         return pc.ascii_is_decimal(text)
-    if cls == "[A-Z]":
-        return pc.and_(pc.ascii_is_alpha(text), pc.ascii_is_upper(text))
-    return pc.ascii_is_alnum(pc.replace_substring(text, "-", ""))  # [A-Za-z0-9-]; all-dash falls to RE2
+    return pc.and_(pc.ascii_is_alpha(text), pc.ascii_is_upper(text))  # [A-Z]
 
 
 def _length_ok(text: pa.Array, quantifier: str) -> pa.Array:
