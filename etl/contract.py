@@ -264,10 +264,6 @@ class Contract(_Model):
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
-    @property
-    def pii_fields(self) -> list[FieldSpec]:
-        return [f for f in self.fields if f.pii is not Pii.none]
-
     def match_file(self, file_name: str) -> re.Match[str] | None:
         return re.match(self.file_pattern, file_name)
 
