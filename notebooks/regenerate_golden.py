@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from etl.golden import regenerate
+from etl.notebooks.golden import regenerate
 
 if __name__ == "__main__":
     for path in regenerate(sys.argv[1:] or None):

@@ -11,9 +11,9 @@ from rich.table import Table
 from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, usage_error
 
 if TYPE_CHECKING:
-    from etl.backfill import DayRun
+    from etl.notebooks.backfill import DayRun
 
-KERNEL = "python3"  # etl.backfill.KERNEL; papermill and pyarrow.dataset load only when the command runs
+KERNEL = "python3"  # etl.notebooks.backfill.KERNEL; papermill and pyarrow.dataset load only when the command runs
 
 
 def backfill_command(
@@ -33,7 +33,7 @@ def backfill_command(
 
     Pass notebook parameters with -p NAME VALUE (repeatable); values are typed as the notebook declares.
     """
-    from etl.backfill import BackfillError, backfill
+    from etl.notebooks.backfill import BackfillError, backfill
 
     parameters = _parameters(ctx.args)
     with _progress() as bar:
@@ -43,7 +43,7 @@ def backfill_command(
             bar.update(task, advance=1, description=f"{feed} {run.business_date}: {'ok' if run.ok else 'FAILED'}")
 
         try:
-            from etl.backfill import business_dates
+            from etl.notebooks.backfill import business_dates
 
             bar.update(task, total=len(business_dates(start, end)))
             runs = backfill(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.golden import GOLDEN_PAN_KEY
+from etl.notebooks.golden import GOLDEN_PAN_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from etl.backfill import BackfillError, business_dates, coerce, day_parameters
 from etl.cli.main import app
 from etl.generate import generate
+from etl.notebooks.backfill import BackfillError, business_dates, coerce, day_parameters
 
 FEED = "transactions"
 DAYS = [dt.date(2024, 4, 1) + dt.timedelta(days=n) for n in range(5)]

@@ -22,10 +22,10 @@ from etl.core.validate import validate_stream
 from etl.db import ledger
 from etl.db.load import preview
 from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, Zone, copy_unique, dated_key, move, zone
+from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, repo_path, staged_rows
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
 from etl.pipeline.run import run_landed
-from etl.samples import SAMPLES_DIR, as_date, dat_files, repo_path, staged_rows
 
 SOURCE_ZONES = ("archive", "error")
 COUNTS = ("rows_in", "inserted", "updated", "deleted", "unchanged")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from etl.samples import REPO_ROOT, as_date, repo_path
+from etl.notebooks.samples import REPO_ROOT, as_date, repo_path
 
 KERNEL = "python3"  # the environment's own kernel (ipykernel's built-in spec resolves to this interpreter)
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"

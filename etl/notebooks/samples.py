@@ -24,7 +24,7 @@ from etl.core.validate import validate_file
 from etl.io.stage import write_stage
 from etl.pipeline.naming import execution_name
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = "data/samples"
 # Dummy data only: a fixed key keeps sample tokens reproducible and never touches a real secret.
 SAMPLE_PAN_KEY = b"fintech-etl-samples-dummy-data-key"

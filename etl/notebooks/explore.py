@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from etl.contract import load_contract
 from etl.io.stage import read_stage
-from etl.samples import SAMPLES_DIR, as_date, stage_or_samples
+from etl.notebooks.samples import SAMPLES_DIR, as_date, stage_or_samples
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from etl.backfill import KERNEL, NOTEBOOKS_DIR
+from etl.notebooks.backfill import KERNEL, NOTEBOOKS_DIR
 
 GOLDEN_DIR = NOTEBOOKS_DIR / "golden"
 SANITIZE_FILE = GOLDEN_DIR / "sanitize.cfg"

@@ -28,7 +28,7 @@ from etl.core import checks
 from etl.core.parse import open_dat
 from etl.io.stage import read_stage
 from etl.io.zones import zone
-from etl.samples import SAMPLES_DIR, as_date, dat_files, stage_or_samples
+from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, stage_or_samples
 
 Source = Literal["raw", "stage"]
 # Lineage that changes on every run says nothing about the data; leaving it out keeps profiles comparable.
