@@ -98,7 +98,7 @@ def test_a_broken_contract_names_the_file_and_the_field(tmp_path: Path, edit, wh
 def test_invalid_yaml_and_unknown_feed_are_clear_errors(tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     path.write_text("feed: [unclosed\n")
-    with pytest.raises(ContractError, match="bad.yml: not valid YAML"):
+    with pytest.raises(ContractError, match=r"bad\.yml: not valid YAML"):
         load_contract_file(path)
     with pytest.raises(ContractError, match="unknown feed 'payments'"):
         load_contract("payments")
