@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from etl.generate import BaseFile, generate
+from etl.generate import derive_update_file, generate
 
 DAY = dt.date(2024, 3, 1)
 
@@ -39,13 +39,13 @@ def make_next_day(
     delete_fraction: float = 0.01,
 ) -> Path:
     """The day after ``make_file("transactions", rows, ...)``: updates and deletes of its ids."""
-    return generate(
-        "transactions",
+    return derive_update_file(
+        DAY,
         DAY + dt.timedelta(days=1),
+        base_rows=rows,
         rows=new_rows,
         seed=seed,
         out_dir=out_dir,
-        updates_of=BaseFile(DAY, rows),
         update_fraction=update_fraction,
         delete_fraction=delete_fraction,
     )

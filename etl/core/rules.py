@@ -25,8 +25,6 @@ RULES: dict[str, str] = {
     "R006": "card number fails the Luhn check",
 }
 
-FILE_LEVEL_PREFIXES = ("F", "S", "H", "T")
-
 
 def is_record_rule(rule: str) -> bool:
     """Record rules (R) may be tolerated up to a contract's reject threshold; the others reject the file."""

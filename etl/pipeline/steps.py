@@ -74,10 +74,6 @@ class Validation:
     duplicate: bool
     execution_name: str
 
-    @property
-    def rows_rejected(self) -> int:
-        return self.report.rows_rejected
-
 
 # --- landing → raw ----------------------------------------------------------------------------------
 
