@@ -21,6 +21,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from etl.db.embedded import SERVER_SETTINGS
+
 BIN_CANDIDATES = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 
 
@@ -102,7 +104,8 @@ def start_cluster() -> Cluster:
     )
     options = (
         f"-c port={cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
+        + " ".join(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())  # as the embedded server
     )
     try:
         subprocess.run(

@@ -9,11 +9,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, usage_error
+from etl.notebooks import KERNEL  # the package only: papermill loads when the command runs
 
 if TYPE_CHECKING:
     from etl.notebooks.backfill import DayRun
-
-KERNEL = "python3"  # etl.notebooks.backfill.KERNEL; papermill and pyarrow.dataset load only when the command runs
 
 
 def backfill_command(

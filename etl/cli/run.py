@@ -14,6 +14,7 @@ from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, print_jso
 from etl.config import Settings, get_settings
 
 if TYPE_CHECKING:  # the pipeline (psycopg, boto3, ...) loads when the command runs, not at CLI start-up
+    from etl.pipeline.context import Context
     from etl.pipeline.run import Outcome
 
 
@@ -34,6 +35,7 @@ def run(
 
     outcomes: list[Outcome] = []
     with _progress(as_json) as bar, Context(settings) as ctx:
+        check_database(ctx, where)
         for path in files:
             # the raw file is read twice (validate, then transform + load): that is the bar's length
             task = bar.add_task(path.name, total=2 * max(path.stat().st_size, 1))
@@ -78,6 +80,22 @@ def database_location(settings: Settings) -> str:
     except Exception as exc:
         source = f" from secret {settings.db_secret_id}" if settings.db_secret_id else ""
         usage_error(f"cannot locate the database{source}: {type(exc).__name__}: {exc}")
+
+
+def check_database(ctx: Context, where: str) -> None:
+    """Connect and check the schema before any file moves: a database that is down or not migrated is a
+    configuration error (exit 2) with every file left where it was, not a FAILED run of each file."""
+    import psycopg
+
+    from etl.db import migrate
+
+    try:
+        pending = [name for name, applied in migrate.status(ctx.conn) if applied is None]
+    except (psycopg.Error, migrate.MigrationError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        usage_error(f"cannot use the database at {where}: {type(exc).__name__}: {first_line}")
+    if pending:
+        usage_error(f"the database at {where} lacks migrations {', '.join(pending)}: run `etl db upgrade`")
 
 
 def _progress(quiet: bool) -> Progress:

@@ -61,6 +61,7 @@ def pan_key(settings: Settings) -> bytes:
     if settings.pan_key_secret_id:
         log.info("PAN key from Secrets Manager secret %s", settings.pan_key_secret_id)
         return _key_from_secret(secret_string(settings.pan_key_secret_id), settings.pan_key_secret_id)
-    log.warning(DEV_KEY_WARNING)
+    # One channel only: a UserWarning shows once on the CLI's stderr, in a notebook and in Lambda's log,
+    # and can be filtered like any Python warning (logging it as well printed it twice).
     warnings.warn(DEV_KEY_WARNING, UserWarning, stacklevel=2)
     return DEV_PAN_KEY

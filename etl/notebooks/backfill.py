@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etl.notebooks import KERNEL
 from etl.notebooks.samples import REPO_ROOT, as_date, repo_path
 
-KERNEL = "python3"  # the environment's own kernel (ipykernel's built-in spec resolves to this interpreter)
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 

@@ -13,7 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from etl.notebooks.backfill import KERNEL, NOTEBOOKS_DIR
+from etl.notebooks import KERNEL
+from etl.notebooks.backfill import NOTEBOOKS_DIR
 
 GOLDEN_DIR = NOTEBOOKS_DIR / "golden"
 SANITIZE_FILE = GOLDEN_DIR / "sanitize.cfg"

@@ -74,6 +74,9 @@ def test_embedded_server_starts_migrates_and_is_reused(open_tmp: Path) -> None:
         with connect.connect(settings) as conn:
             assert all(at is not None for _, at in migrate.status(conn))
             assert conn.execute("SELECT count(*) FROM fintech.transactions").fetchone() == (0,)
+            for name, value in embedded.SERVER_SETTINGS.items():  # applied with a restart on first start
+                assert conn.execute("SELECT current_setting(%s)", (name,)).fetchone() == (value,)
+        assert not embedded.apply_settings(embedded.server_uri(settings.home))  # nothing left to apply
         assert connect.describe(settings).startswith("embedded PostgreSQL")
         assert (tmp_path / "home" / "pgdata" / "PG_VERSION").exists()
         with connect.connect(settings) as again:  # same server, already migrated

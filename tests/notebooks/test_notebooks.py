@@ -17,8 +17,7 @@ import papermill
 import psycopg
 import pytest
 
-from etl.notebooks import golden
-from etl.notebooks.backfill import KERNEL
+from etl.notebooks import KERNEL, golden
 from tests.notebooks.conftest import NOTEBOOKS, run_pytest
 
 NAMES = ("explore_stage", "profile_schema", "reprocess")

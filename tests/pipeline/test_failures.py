@@ -9,8 +9,11 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
+from etl.config import get_settings
 from etl.generate import generate
 from etl.pipeline import steps
+from etl.pipeline.context import Context
+from etl.pipeline.run import run_file
 from tests.pipeline.conftest import Pipeline, notifications
 from tests.pipeline.expected import Table, execution_name
 
@@ -96,15 +99,41 @@ def test_failure_after_copy_leaves_no_rows_and_retry_loads_the_file(
     assert (pipeline.zone("archive") / "transactions" / "2024-03-01" / path.name).read_bytes() == path.read_bytes()
 
 
-def test_unreachable_database_fails_the_file_into_error(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No database at all: the file still ends in error, with a FAILURE notification and exit 1."""
+BAD_URL = "postgresql://nobody:hunter2@127.0.0.1:1/none?connect_timeout=2"
+
+
+def test_unreachable_database_is_a_configuration_error(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No database when ``etl run`` starts: exit 2 with one clear line, and no file has moved anywhere."""
     path = generate("account_summary", DAY1, rows=200, seed=22, out_dir=pipeline.src)
-    monkeypatch.setenv("ETL_DATABASE_URL", "postgresql://nobody:hunter2@127.0.0.1:1/none?connect_timeout=2")
+    monkeypatch.setenv("ETL_DATABASE_URL", BAD_URL)
     result = pipeline.cli("run", path)
-    assert result.exit_code == 1, result.output + result.stderr
+    assert result.exit_code == 2, result.output + result.stderr
+    assert "cannot use the database at postgresql://nobody@127.0.0.1:1/none" in result.stderr
     assert "hunter2" not in result.stdout + result.stderr  # the password is never printed
-    (message,) = notifications(result.stdout)
-    assert message["status"] == "FAILURE" and "ledger not written" in message["error"]
+    assert notifications(result.stdout) == []
+    assert all(pipeline.files(z) == [] for z in ("landing", "raw", "stage", "archive", "error"))
+    assert path.exists()
+
+
+def test_unmigrated_database_is_a_configuration_error(
+    pipeline: Pipeline, empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = generate("account_summary", DAY1, rows=200, seed=22, out_dir=pipeline.src)
+    monkeypatch.setenv("ETL_DATABASE_URL", empty_db_url)
+    result = pipeline.cli("run", path)
+    assert result.exit_code == 2, result.output + result.stderr
+    assert "lacks migrations 0001" in result.stderr and "etl db upgrade" in result.stderr
+    assert all(pipeline.files(z) == [] for z in ("landing", "raw", "archive", "error"))
+
+
+def test_database_lost_mid_run_fails_the_file_into_error(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database goes away after the run started: the file ends in error with a FAILURE notification."""
+    path = generate("account_summary", DAY1, rows=200, seed=22, out_dir=pipeline.src)
+    monkeypatch.setenv("ETL_DATABASE_URL", BAD_URL)
+    with Context(get_settings()) as ctx:
+        outcome = run_file(ctx, path)
+    assert outcome.status == "FAILURE" and "ledger not written" in (outcome.error or "")
+    assert "hunter2" not in json.dumps(outcome.message)
     assert (pipeline.zone("error") / "account_summary" / "2024-03-01" / path.name).exists()
     assert pipeline.files("raw") == pipeline.files("landing") == []
 
