@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from etl.io.zones import (
     MoveError,
     S3Zone,
     Zone,
+    copy_unique,
     dated_key,
     move,
     sidecar_key,
@@ -126,10 +128,44 @@ def test_failed_verify_keeps_source(
         dst.put_bytes(DATA[: len(DATA) // 2], dst_key)  # the copy arrives short
 
     monkeypatch.setattr(type(raw), "copy_to", truncating_copy)
+    monkeypatch.setattr(type(raw), "link_to", lambda *_args: False)  # the copy path, also for local folders
     with pytest.raises(MoveError, match="source is kept"):
         move(raw, "f.dat", archive, "f.dat")
     assert raw.sha256("f.dat") == hashlib.sha256(DATA).hexdigest()
     assert archive.list() == []
+
+
+def test_local_move_links_instead_of_copying(tmp_path: Path) -> None:
+    raw, archive = zone(tmp_path / "raw"), zone(tmp_path / "archive")
+    raw.put_bytes(DATA, "f.dat")
+    inode = raw.path("f.dat").stat().st_ino
+    assert move(raw, "f.dat", archive, "a/f.dat") == "a/f.dat"
+    assert archive.path("a/f.dat").stat().st_ino == inode  # the same bytes, not a copy
+    assert not raw.exists("f.dat") and archive.path("a/f.dat").stat().st_nlink == 1
+    raw.put_bytes(b"other", "f.dat")
+    assert move(raw, "f.dat", archive, "a/f.dat") == "a/f.1.dat"  # a link never replaces a taken name
+    assert archive.path("a/f.dat").read_bytes() == DATA
+
+
+def test_local_move_copies_and_verifies_across_file_systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def cross_device(*_args: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    raw, archive = zone(tmp_path / "raw"), zone(tmp_path / "archive")
+    raw.put_bytes(DATA, "f.dat")
+    inode = raw.path("f.dat").stat().st_ino
+    assert move(raw, "f.dat", archive, "f.dat") == "f.dat"
+    assert archive.path("f.dat").stat().st_ino != inode and archive.path("f.dat").read_bytes() == DATA
+    assert not raw.exists("f.dat")
+
+
+def test_copy_unique_never_links(tmp_path: Path) -> None:
+    """accept_local copies the caller's own file: a link would let later edits of it reach the zones."""
+    outside, landing = zone(tmp_path / "outside"), zone(tmp_path / "landing")
+    outside.put_bytes(DATA, "f.dat")
+    assert copy_unique(outside, "f.dat", landing, "f.dat", keep_name=True) == "f.dat"
+    assert landing.path("f.dat").stat().st_ino != outside.path("f.dat").stat().st_ino
 
 
 def test_local_write_is_atomic(tmp_path: Path) -> None:
