@@ -37,15 +37,17 @@ def run(
     with _progress(as_json) as bar, Context(settings) as ctx:
         check_database(ctx, where)
         for path in files:
-            # the raw file is read twice (validate, then transform + load): that is the bar's length
-            task = bar.add_task(path.name, total=2 * max(path.stat().st_size, 1))
+            # one pass over the raw file validates, transforms and loads it; a further pass (confirming
+            # duplicate keys, leaving out rejected records) starts the bar again
+            task = bar.add_task(path.name, total=max(path.stat().st_size, 1))
             ctx.on_read = lambda n, task=task: bar.update(task, advance=n)
+            ctx.on_pass = lambda task=task: bar.update(task, completed=0)
 
             def step(name: str, task: int = task, label: str = path.name) -> None:
                 bar.update(task, description=f"{label}: {name}")
 
             outcomes.append(run_file(ctx, path, step))
-            bar.update(task, completed=2 * max(path.stat().st_size, 1))
+            bar.update(task, completed=max(path.stat().st_size, 1))
     if as_json:
         if settings.sns_topic_arn:  # notifications went to SNS: still give the caller one line per file
             for outcome in outcomes:

@@ -7,7 +7,7 @@ line numbers, and PII-free messages (header/trailer values and totals, which are
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from etl.contract import Contract, FieldSpec, FieldType, contract_for_file
 from etl.core import checks
-from etl.core.parse import DEFAULT_BLOCK_SIZE, FatalParseError, open_dat
+from etl.core.parse import DEFAULT_BLOCK_SIZE, DatReader, FatalParseError, open_dat
 from etl.core.rules import RULES, is_record_rule
 from etl.streams import prefetched
 
@@ -131,8 +131,19 @@ class Validator:
     def run(self, open_source: Callable[[], BinaryIO], block_size: int = DEFAULT_BLOCK_SIZE) -> Report:
         with open_source() as stream:
             reader = open_dat(stream, self.contract, block_size=block_size)
-            for batch in prefetched(reader.batches()):
-                self._check_batch(batch)
+            for _batch in self.checked(reader):
+                pass
+        return self.finish(reader, open_source, block_size)
+
+    def checked(self, reader: DatReader) -> Iterator[pa.RecordBatch]:
+        """The reader's detail batches, each checked on its way through: a pass that also transforms and
+        loads them validates the file at the same time (``finish`` gives the verdict once it is read)."""
+        for batch in prefetched(reader.batches()):
+            self._check_batch(batch)
+            yield batch
+
+    def finish(self, reader: DatReader, open_source: Callable[[], BinaryIO], block_size: int) -> Report:
+        """The report, once ``checked`` has gone through the whole file (file-level rules, duplicates)."""
         for problem in reader.problems:
             self.findings.add(problem.rule, [problem.line], problem.message)
         fatal = any(p.rule == "F003" for p in reader.problems)

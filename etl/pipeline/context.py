@@ -22,10 +22,13 @@ class Context:
     def __init__(self, settings: Settings | None = None, on_read: Callable[[int], None] | None = None) -> None:
         self.settings = settings or get_settings()
         self.on_read = on_read  # told the bytes read from raw files (the CLI's progress bar)
+        self.on_pass: Callable[[], None] | None = None  # told when a new pass over a raw file starts
         self._conn: psycopg.Connection | None = None
 
     def read_raw(self, key: str) -> BinaryIO:
         """Open a raw-zone file for reading, counting bytes for ``on_read`` when set."""
+        if self.on_pass is not None:
+            self.on_pass()
         stream = self.zone("raw").open_read(key)
         return stream if self.on_read is None else CountingReader(stream, self.on_read)  # type: ignore[return-value]
 

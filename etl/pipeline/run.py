@@ -54,9 +54,12 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
         business_date=ref.business_date.isoformat() if ref.business_date else None,
     )
     validation: steps.Validation | None = None
+    heard: list[steps.Validation] = []  # the one-pass verdict, kept if the load then fails
     try:
-        say("validate")
-        validation = steps.validate(ctx, ref)
+        say("validate → transform → stage + load")
+        validation, loaded = steps.validate_stage_and_load(ctx, ref, heard.append)
+        if validation is None:  # not tried in one pass: step by step
+            validation = steps.validate(ctx, ref)
         report = validation.report
         outcome.execution_name = validation.execution_name
         outcome.business_date = report.business_date.isoformat() if report.business_date else outcome.business_date
@@ -66,11 +69,13 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
             say("reject")
             steps.record_outcome(ctx, ref, validation, LedgerStatus.REJECTED, error=rules_text(report.rule_counts))
             outcome.location = steps.finish(ctx, ref, "error", report.business_date)
-        elif validation.duplicate:
+        elif loaded is None and validation.duplicate:
             _skip(ctx, ref, validation, outcome, say)
         else:
-            say("transform → stage + load")
-            outcome.stage_uri, result = steps.stage_and_load(ctx, ref, validation)
+            if loaded is None:  # valid, but with tolerated rejects to leave out
+                say("transform → stage + load")
+                loaded = steps.stage_and_load(ctx, ref, validation)
+            outcome.stage_uri, result = loaded
             if result.status is LedgerStatus.SKIPPED:  # another run loaded the same content meanwhile
                 outcome.status = "SKIPPED"
                 outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
@@ -87,7 +92,7 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
                 outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
                 outcome.status = "SUCCESS"
     except Exception as exc:
-        _fail(ctx, ref, validation, outcome, exc)
+        _fail(ctx, ref, validation or (heard[0] if heard else None), outcome, exc)
     say("notify")
     outcome.message = build_message(
         outcome.status,
@@ -117,6 +122,8 @@ def _fail(
 ) -> None:
     outcome.status = "FAILURE"
     outcome.error = f"{type(exc).__name__}: {exc}"[:2000]
+    if validation is not None:
+        outcome.execution_name = outcome.execution_name or validation.execution_name
     detail = "".join(traceback.format_exception_only(exc)).strip()
     try:
         steps.record_outcome(ctx, ref, validation, LedgerStatus.FAILED, error=detail[:2000])

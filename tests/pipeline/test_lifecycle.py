@@ -236,7 +236,7 @@ def test_run_file_api_returns_the_outcome_and_prints_the_notification(
     with Context() as ctx:
         first = run_file(ctx, path, steps_seen.append)
         second = run_file(ctx, path)
-    assert steps_seen == ["landing → raw", "validate", "transform → stage + load", "archive", "notify"]
+    assert steps_seen == ["landing → raw", "validate → transform → stage + load", "archive", "notify"]
     assert (first.status, first.ok, second.status, second.ok) == ("SUCCESS", True, "SKIPPED", True)
     assert first.rows == {"rows_in": 300, "inserted": 300, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0}
     assert first.stage_uri == str(
