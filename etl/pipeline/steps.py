@@ -244,7 +244,8 @@ def validate_stage_and_load(
     into the load's temp table; the verdict comes at the end of the pass, before anything is applied or
     published. An invalid file (or one with tolerated rejects, which the step-by-step path leaves out)
     rolls the load back and aborts the parquet: the result is then just its validation. ``(None, None)``:
-    not tried (no feed or date in the name, content already loaded); the caller goes step by step. The
+    not tried (no feed or date in the name, content already loaded) or broken before the verdict; the caller
+    goes step by step. The
     lineage needs the execution name, so the file's SHA-256 is read first (0.1 s per 138 MB).
     ``on_verdict`` hears the validation as soon as the pass has it, so a load failing after it still has it.
     """
@@ -285,6 +286,12 @@ def validate_stage_and_load(
         )
     except _NotLoadable:
         return verdict[0], None
+    except Exception:
+        if verdict:
+            raise  # the file was valid: a failure of its load
+        # The pass broke before its verdict (a value the transform cannot take, the database gone): step by
+        # step validates first, so a bad file is still REJECTED and a real failure shows again in its load.
+        return None, None
     finally:
         batches.close()
     if not verdict:  # content loaded by another run meanwhile (a SKIPPED row is written): still report on it

@@ -10,13 +10,13 @@ import pytest
 
 import etl.contract
 from etl.config import get_settings
-from etl.contract import Contract
-from etl.generate import generate
+from etl.contract import Contract, load_contract
+from etl.generate import corruptible_rules, generate
 from etl.pipeline import steps
 from etl.pipeline.context import Context
 from etl.pipeline.run import Outcome, run_file
 from tests.pipeline.conftest import Pipeline
-from tests.pipeline.expected import Table
+from tests.pipeline.expected import TABLES, Table
 from tests.pipeline.test_lifecycle import assert_table
 
 DAY1 = dt.date(2024, 3, 1)
@@ -70,3 +70,38 @@ def test_tolerated_rejects_are_left_out_by_a_second_pass(pipeline: Pipeline, tol
     assert pq.read_metadata(pipeline.zone("stage") / stage).num_rows == 500 - rejected
     day_dir = pipeline.zone("archive") / "transactions" / "2024-03-01"
     assert (day_dir / f"{path.name}.rejects.dat").read_text().split()  # the rejected line numbers
+
+
+FEEDS = ("transactions", "account_summary")
+BROKEN = [(feed, rule) for feed in FEEDS for rule in corruptible_rules(load_contract(feed))]
+
+
+@pytest.mark.parametrize(("feed", "rule"), BROKEN)
+def test_every_broken_file_is_rejected_not_failed(pipeline: Pipeline, feed: str, rule: str) -> None:
+    """Bad values reach the one pass's COPY and parquet before the verdict (a blank required date, an amount
+    too long): whatever breaks there, the file still ends REJECTED with its report, nothing loaded or staged."""
+    path = generate(feed, DAY1, rows=300, seed=33, corrupt=rule, out_dir=pipeline.src)
+    with Context(get_settings()) as ctx:
+        outcome = run_file(ctx, path)
+    assert outcome.status == "FAILURE" and rule in outcome.errors, (outcome.error, outcome.errors)
+    assert [row["status"] for row in pipeline.ledger()] == ["REJECTED"]
+    assert pipeline.query(f"SELECT count(*) AS n FROM {TABLES[feed]}") == [{"n": 0}]
+    assert pipeline.files("stage") == [] and pipeline.files("archive") == []
+    reports = [name for name in pipeline.files("error") if name.endswith(".report.json")]
+    assert len(reports) == 1
+
+
+def test_a_value_the_transform_cannot_take_still_means_rejected(pipeline: Pipeline) -> None:
+    """A 13-digit amount does not fit numeric(12,2): the transform raises in the middle of the one pass,
+    before the verdict. The file goes step by step then, and validation rejects it."""
+    path = generate("transactions", DAY1, rows=300, seed=34, out_dir=pipeline.src)
+    lines = path.read_bytes().split(b"\n")
+    fields = lines[5].split(b"|")
+    fields[6] = b"9" * 13  # amount
+    lines[5] = b"|".join(fields)
+    path.write_bytes(b"\n".join(lines))
+    with Context(get_settings()) as ctx:
+        outcome = run_file(ctx, path)
+    assert outcome.status == "FAILURE" and outcome.errors, outcome.error
+    assert [row["status"] for row in pipeline.ledger()] == ["REJECTED"]
+    assert pipeline.files("stage") == [] and pipeline.files("archive") == []
