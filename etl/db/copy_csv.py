@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from etl.core.strings import from_matrix
+
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 US_PER_DAY = 86_400_000_000
 WIDTH = len("YYYY-MM-DD HH:MM:SS.ffffff+00")
@@ -62,8 +64,7 @@ def timestamp_text(values: pa.Array) -> pa.Array:
     for position, char in ((10, " "), (13, ":"), (16, ":"), (19, ".")):
         text[:, position] = ord(char)
     text[:, 26:29] = np.frombuffer(b"+00", dtype=np.uint8)
-    offsets = np.arange(0, (n + 1) * WIDTH, WIDTH, dtype=np.int32)
-    strings = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+    strings = from_matrix(text)
     if values.null_count:
         strings = pc.if_else(pc.is_valid(values), strings, pa.scalar(None, pa.string()))
     return strings

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -16,7 +17,7 @@ CARDS = ["4111111111111111", "5500005555555559", "340000000000009", "41111111111
 
 
 def reference(key: bytes, number: str) -> str:
-    return hmac.new(key, number.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.new(key, number.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def test_tokens_are_hmac_sha256_hex_and_last4_is_right() -> None:
@@ -51,8 +52,8 @@ def test_nulls_stay_null_and_chunked_input_works() -> None:
 def test_one_hmac_per_distinct_number() -> None:
     masker = CardMasker(KEY)
     calls: list[str] = []
-    original = masker.token
-    masker.token = lambda number: calls.append(number) or original(number)  # type: ignore[method-assign]
+    original = masker.digest
+    masker.digest = lambda number: calls.append(number) or original(number)  # type: ignore[method-assign]
     _, token = masker.mask(pa.array(CARDS * 250))
     assert sorted(calls) == sorted(set(CARDS))
     assert len(token) == 1000 and token[0] == token[3]
@@ -65,7 +66,7 @@ def test_cache_is_bounded_and_tokens_stay_right() -> None:
     for _ in range(3):
         _, token = masker.mask(pa.array([*CARDS, "6011000990139424"]))
         assert token.to_pylist() == [reference(KEY, n) for n in [*CARDS, "6011000990139424"]]
-        assert len(masker._known) <= 4  # the cap, plus at most one batch of distinct numbers
+        assert len(masker._keys) <= 4  # the cap, plus at most one batch of distinct numbers
 
 
 def test_empty_input_and_bad_key() -> None:
@@ -74,3 +75,25 @@ def test_empty_input_and_bad_key() -> None:
     with pytest.raises(ValueError):
         CardMasker(b"")
     assert "test-pan-key" not in repr(CardMasker(KEY))
+
+
+def test_values_that_are_not_card_shaped_are_hashed_not_cached() -> None:
+    """Over 19 digits, a leading zero, a sign, non-ASCII: exact tokens, kept out of the numeric cache."""
+    odd = ["41111111111111111111", "0411", "+411", "41111111111111é", "4111 "]
+    masker = CardMasker(KEY)
+    for _ in range(2):
+        _, token = masker.mask(pa.array(odd))
+        assert token.to_pylist() == [reference(KEY, n) for n in odd]
+    _, token = masker.mask(pa.array(["411", "0411", "00411"]))  # one value, three texts, three tokens
+    assert token.to_pylist() == [reference(KEY, n) for n in ["411", "0411", "00411"]]
+    assert len(masker._keys) == 0
+
+
+def test_cache_agrees_with_plain_hmac_over_many_batches() -> None:
+    rng = np.random.default_rng(5)
+    pool = np.array([f"{n:016d}" for n in rng.integers(10**15, 10**16, 3000)] + ["378282246310005", "4111"])
+    masker = CardMasker(KEY, cache_size=2500)  # cleared on the way
+    for _ in range(12):
+        numbers = pool[rng.integers(0, len(pool), 700)].tolist()
+        _, token = masker.mask(pa.array(numbers))
+        assert token.to_pylist() == [reference(KEY, n) for n in numbers]
