@@ -245,8 +245,8 @@ def validate_stage_and_load(
     published. An invalid file (or one with tolerated rejects, which the step-by-step path leaves out)
     rolls the load back and aborts the parquet: the result is then just its validation. ``(None, None)``:
     not tried (no feed or date in the name, content already loaded) or broken before the verdict; the caller
-    goes step by step. The
-    lineage needs the execution name, so the file's SHA-256 is read first (0.1 s per 138 MB).
+    goes step by step. The lineage needs the execution name, so the file's SHA-256 is read first (0.1 s per
+    138 MB).
     ``on_verdict`` hears the validation as soon as the pass has it, so a load failing after it still has it.
     """
     if ref.feed is None or ref.business_date is None:
@@ -258,6 +258,10 @@ def validate_stage_and_load(
     name = name_execution(ref.feed, day, sha256)
     verdict: list[Validation] = []
 
+    def loadable(validation: Validation) -> bool:
+        report = validation.report
+        return report.valid and not report.rows_rejected and (report.sha256, report.business_date) == (sha256, day)
+
     def checked_batches() -> Iterator[pa.RecordBatch]:
         validator = Validator(contract, ref.name)
         with ctx.read_raw(ref.key) as stream:
@@ -268,7 +272,7 @@ def validate_stage_and_load(
         verdict.append(Validation(report, False, name))
         if on_verdict is not None:
             on_verdict(verdict[0])
-        if not report.valid or report.rows_rejected or report.sha256 != sha256 or report.business_date != day:
+        if not loadable(verdict[0]):
             raise _NotLoadable
 
     lineage = Lineage.now(day, ref.name, name)
@@ -284,14 +288,13 @@ def validate_stage_and_load(
             execution_name=name,
             unique_keys=True,
         )
-    except _NotLoadable:
-        return verdict[0], None
     except Exception:
-        if verdict:
-            raise  # the file was valid: a failure of its load
-        # The pass broke before its verdict (a value the transform cannot take, the database gone): step by
-        # step validates first, so a bad file is still REJECTED and a real failure shows again in its load.
-        return None, None
+        if verdict and loadable(verdict[0]):
+            raise  # a valid file: a failure of its load
+        # Not loadable (whatever error the rollback surfaced as), or broken before the verdict (a value the
+        # transform cannot take, the database gone): step by step validates first, so a bad file is still
+        # REJECTED, tolerated rejects are left out, and a real failure shows again in its load.
+        return (verdict[0] if verdict else None), None
     finally:
         batches.close()
     if not verdict:  # content loaded by another run meanwhile (a SKIPPED row is written): still report on it
