@@ -94,7 +94,7 @@ def check_database(ctx: Context, where: str) -> None:
     try:
         pending = [name for name, applied in migrate.status(ctx.conn) if applied is None]
     except (psycopg.Error, migrate.MigrationError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first_line = (str(exc).strip().splitlines() or [""])[0]
         usage_error(f"cannot use the database at {where}: {type(exc).__name__}: {first_line}")
     if pending:
         usage_error(f"the database at {where} lacks migrations {', '.join(pending)}: run `etl db upgrade`")

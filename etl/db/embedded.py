@@ -55,16 +55,17 @@ def server_uri(home: Path) -> str:
 def apply_settings(uri: str) -> bool:
     """``ALTER SYSTEM`` for each of ``SERVER_SETTINGS`` the server does not run with; True when a restart
     is needed for them to take effect."""
-    restart = False
+    contexts: list[str] = []
     with psycopg.connect(uri, autocommit=True) as conn:
         for name, value in SERVER_SETTINGS.items():
             row = conn.execute("SELECT current_setting(%s), context FROM pg_settings WHERE name = %s", (name, name))
             current, context = row.fetchone() or (None, None)
             if current != value:
                 conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-                conn.execute("SELECT pg_reload_conf()")
-                restart = restart or context == "postmaster"
-    return restart
+                contexts.append(context)
+        if contexts:
+            conn.execute("SELECT pg_reload_conf()")  # enough for settings that need no restart
+    return "postmaster" in contexts
 
 
 def _system_user() -> str | None:
