@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     execution_name: str | None = None
     block_size: int = Field(default=3 << 20, ge=64 << 10)  # 3 MiB: 10M rows validate in < 512 MiB
 
+    # Drift warnings after a load (docs/design.md §9): the file's day against the feed's trailing window.
+    drift_window_days: int = Field(default=14, ge=1)  # calendar days before the business date
+    drift_min_days: int = Field(default=5, ge=1)  # fewer loaded days than this: no baseline, no warning
+    drift_rows_margin: float = Field(default=0.3, ge=0)  # rows_in outside median × (1 ± this)
+    drift_reject_margin: float = Field(default=0.02, ge=0)  # reject rate above median + this (0.02 = 2 points)
+
     def zone_uri(self, zone: str) -> str:
         """URI of a zone: the override if set, else a folder under ``home``."""
         if zone not in ZONES:

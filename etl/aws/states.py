@@ -22,7 +22,7 @@ from etl.config import get_settings
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
 from etl.io.zones import REPORT_SUFFIX, S3Zone, Zone, sidecar_key
-from etl.pipeline import steps
+from etl.pipeline import drift_warnings, steps
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
 from etl.pipeline.notify import build_message, publish
@@ -218,6 +218,7 @@ def load_file(payload: Payload) -> Payload:
         ref = _raw_ref(ctx, payload["file"])
         validation = _validation(ctx, ref, payload)
         result = steps.load(ctx, ref, validation)
+        warnings = drift_warnings.for_loaded_file(ctx, ref.feed, validation.report.business_date)
     return {
         "status": str(result.status),
         "rows_in": result.rows_in,
@@ -226,6 +227,7 @@ def load_file(payload: Payload) -> Payload:
         "deleted": result.deleted,
         "unchanged": result.unchanged,
         "rejected": validation.report.rows_rejected,
+        "warnings": warnings,
     }
 
 
@@ -267,7 +269,9 @@ def notify(payload: Payload) -> Payload:
     state = payload.get("state") or {}
     pointer = state.get("file") or {}
     validation = state.get("validation") or {}
-    rows = state.get("load") or ({"rows_in": validation["row_count"]} if "row_count" in validation else None)
+    load = dict(state.get("load") or {})
+    warnings = load.pop("warnings", None)
+    rows = load or ({"rows_in": validation["row_count"]} if "row_count" in validation else None)
     moved = state.get("moved")
     errors = [text for text in (error_text(state.get("error")), error_text(state.get("move_error"))) if text]
     message = build_message(
@@ -280,6 +284,7 @@ def notify(payload: Payload) -> Payload:
         errors=(validation.get("rule_counts") or None) if status == "FAILURE" else None,
         error="; ".join(errors) or None,
         location=f"s3://{moved['bucket']}/{moved['key']}" if moved else None,
+        warnings=warnings,
     )
     return {"message_id": publish(message, topic_arn=get_settings().sns_topic_arn)}
 

@@ -1,7 +1,8 @@
 """Notifications (DESIGN.md section 9): one JSON object per file, to SNS or to stdout as a JSON line.
 
 The keys ``msg``, ``executionname`` and ``status`` are the original pipeline's and stay exactly as they were;
-extra keys carry feed, file, business date, row counts and, on failure, the rule counts of the report.
+extra keys carry feed, file, business date, row counts and, on failure, the rule counts of the report. A loaded
+file whose day left the feed's trailing window (row count, reject rate) carries ``warnings``: one line each.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def build_message(
     errors: dict[str, int] | None = None,
     error: str | None = None,
     location: str | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """The notification for one file; ``None`` extras are left out."""
     message: dict[str, Any] = {
@@ -43,6 +45,7 @@ def build_message(
         "errors": errors,
         "error": error,
         "location": location,
+        "warnings": warnings or None,
     }
     return {k: v for k, v in message.items() if v is not None}
 

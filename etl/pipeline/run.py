@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.db.ledger import LedgerStatus
-from etl.pipeline import steps
+from etl.pipeline import drift_warnings, steps
 from etl.pipeline.context import Context
 from etl.pipeline.notify import Status, build_message, publish
 
@@ -30,6 +30,7 @@ class Outcome:
     rows: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
     message: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,6 +89,7 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
                     "unchanged": result.unchanged,
                     "rejected": report.rows_rejected,
                 }
+                outcome.warnings = drift_warnings.for_loaded_file(ctx, ref.feed, report.business_date)
                 say("archive")
                 outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
                 outcome.status = "SUCCESS"
@@ -104,6 +106,7 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
         errors=outcome.errors or None,
         error=outcome.error,
         location=outcome.location,
+        warnings=outcome.warnings,
     )
     publish(outcome.message, topic_arn=ctx.settings.sns_topic_arn)
     return outcome
