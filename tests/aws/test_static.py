@@ -38,6 +38,8 @@ SAMPLE_ARNS = {
     "NotificationKey.Arn": "arn:aws:kms:us-east-1:123456789012:key/0e0b3a5e-1111-2222-3333-444455556666",
     "DbSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:fintech-etl/database-AbCdEf",
     "PanKeySecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:fintech-etl/pan-key-AbCdEf",
+    "StageDatabaseName": "fintech_etl_stage",
+    "AnalystWorkGroup": "fintech-etl-analysts",
 }
 
 
