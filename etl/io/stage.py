@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -20,6 +21,9 @@ import pyarrow.parquet as pq
 from etl.contract import Contract
 from etl.io.zones import LocalZone, zone
 from etl.schema import parquet_schema, stage_schema
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 ROW_GROUP_ROWS = 128 * 1024  # parser batches are small; gather them so row groups compress well
 
@@ -68,34 +72,49 @@ def _for_parquet(batch: pa.RecordBatch, schema: pa.Schema, partition: str, day: 
     return batch.select(schema.names).cast(schema)
 
 
-def read_stage(
-    stage_uri: str, contract: Contract, start: dt.date | None = None, end: dt.date | None = None
-) -> pa.Table:
-    """Staged rows of a feed for business dates in ``[start, end]`` (either open), ``stage_schema`` order.
-
-    Uses the hive partitioning with an explicit schema, so the date filter prunes whole directories and
-    the partition column comes back as date32.
+def stage_dataset(stage_uri: str, contract: Contract) -> ds.Dataset | None:
+    """A feed's stage as one pyarrow dataset (hive partitioning, explicit schema), or ``None`` before its first
+    file. Readers filter on the partition column and whole directories are pruned; DuckDB and pandas read the
+    same object, so every reader of the stage prunes the same way.
     """
     import pyarrow.dataset as ds  # heavy (pulls in pandas): only readers pay for it
 
     filesystem, root = _filesystem(stage_uri)
     base = f"{root}/{contract.feed}"
-    full = stage_schema(contract)
     if filesystem.get_file_info(base).type is pafs.FileType.NotFound:
-        return full.empty_table()
+        return None
     column = contract.partition_column
     partitioning = ds.partitioning(pa.schema([pa.field(column, pa.date32())]), flavor="hive")
     dataset_schema = parquet_schema(contract).append(pa.field(column, pa.date32()))
-    dataset = ds.dataset(
-        base, schema=dataset_schema, format="parquet", filesystem=filesystem, partitioning=partitioning
-    )
+    return ds.dataset(base, schema=dataset_schema, format="parquet", filesystem=filesystem, partitioning=partitioning)
+
+
+def date_filter(contract: Contract, start: dt.date | None, end: dt.date | None) -> ds.Expression | None:
+    """The partition filter for business dates in ``[start, end]`` (either open)."""
+    import pyarrow.dataset as ds
+
+    column = contract.partition_column
     condition = None
     if start is not None:
         condition = ds.field(column) >= pa.scalar(start, pa.date32())
     if end is not None:
         upper = ds.field(column) <= pa.scalar(end, pa.date32())
         condition = upper if condition is None else condition & upper
-    return dataset.to_table(filter=condition).select(full.names).cast(full)
+    return condition
+
+
+def read_stage(
+    stage_uri: str, contract: Contract, start: dt.date | None = None, end: dt.date | None = None
+) -> pa.Table:
+    """Staged rows of a feed for business dates in ``[start, end]`` (either open), ``stage_schema`` order.
+
+    The date filter prunes whole directories and the partition column comes back as date32.
+    """
+    full = stage_schema(contract)
+    dataset = stage_dataset(stage_uri, contract)
+    if dataset is None:
+        return full.empty_table()
+    return dataset.to_table(filter=date_filter(contract, start, end)).select(full.names).cast(full)
 
 
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:

@@ -59,8 +59,9 @@ def rds_write(event, context):
         raise LoadFailed("constraint violated")
     if "raced" in key:  # another execution loaded the same content first
         return {"status": "SKIPPED", "rows_in": 0, "inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0,
-                "rejected": 0}
-    return {"status": "LOADED", "rows_in": 3, "inserted": 3, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0}
+                "rejected": 0, "warnings": []}
+    return {"status": "LOADED", "rows_in": 3, "inserted": 3, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0,
+            "warnings": []}
 
 
 def move_file(event, context):

@@ -88,3 +88,23 @@ def test_five_days_complete_then_a_corrupt_day_fails_alone(tmp_path: Path, nb_en
     assert f"failed: {DAYS[2]}" in result.output and str(failed) in result.output.replace("\n", "")
     assert "T002" in result.output  # the reason, from the notebook's ReprocessError
     assert len(list(out2.iterdir())) == 3 and result.output.count(" ok ") == 2
+
+
+def test_quality_history_over_a_range_accumulates_profiles(tmp_path: Path, nb_env: dict[str, str]) -> None:
+    """``--notebook quality_history``: each date's history ends on that date; profiles land in ``--output``
+    and a later date reads the earlier dates' profiles instead of computing them again."""
+    files = make_files(tmp_path / "files")
+    out = tmp_path / "out"
+    args = ["--start", DAYS[2].isoformat(), "--end", DAYS[3].isoformat(), "--output", str(out)]
+    result = backfill(
+        *args, "--notebook", "quality_history", "-p", "samples_dir", str(files), "-p", "history_days", "3"
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.ipynb")) == [f"quality_history_{FEED}_{d}.ipynb" for d in DAYS[2:4]]
+    # the first date seeded its empty range (DAYS[0..2]); the second found history there and seeded nothing
+    assert sorted(p.name for p in out.glob("*.profile.json")) == [f"{FEED}_{d:%Y%m%d}.profile.json" for d in DAYS[:3]]
+    last = nbformat.read(out / f"quality_history_{FEED}_{DAYS[3]}.ipynb", 4)
+    shown = "\n".join(
+        o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in last.cells for o in c.get("outputs", [])
+    )
+    assert "seeded:" not in shown and f"{DAYS[2]}" in shown

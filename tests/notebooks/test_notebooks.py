@@ -20,7 +20,7 @@ import pytest
 from etl.notebooks import KERNEL, golden
 from tests.notebooks.conftest import NOTEBOOKS, run_pytest
 
-NAMES = ("explore_stage", "profile_schema", "reprocess")
+NAMES = ("explore_stage", "profile_schema", "quality_history", "reprocess")
 
 
 def execute(name: str, out: Path, **parameters) -> nbformat.NotebookNode:
@@ -166,3 +166,57 @@ def test_a_bad_parameter_fails_the_notebook_visibly(
         c for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells if "error" in str(c.get("outputs"))
     ]
     assert failed_cell  # the output notebook keeps the traceback where it happened
+
+
+def test_quality_history_reads_existing_profiles_and_writes_missing_ones(
+    tmp_path: Path, nb_env: dict[str, str]
+) -> None:
+    """A profile that profile_schema wrote is what the history shows for its day; a day without one gets its
+    profile computed from the stage and written, so the next run reads it."""
+    profiles = tmp_path / "profiles"
+    execute(
+        "profile_schema",
+        tmp_path / "p.ipynb",
+        feed="transactions",
+        business_date="2024-03-02",
+        source="stage",
+        output_dir=str(profiles),
+    )
+    written = profiles / "transactions_20240302.profile.json"
+    document = json.loads(written.read_text())
+    for column in document["fields"]:
+        if column["field"] == "merchant_name":
+            column["null_rate"] = 0.5  # a value only the file can have given
+    written.write_text(json.dumps(document))
+    notebook = execute(
+        "quality_history",
+        tmp_path / "q.ipynb",
+        feed="transactions",
+        business_date="2024-03-03",
+        history_days=3,
+        output_dir=str(profiles),
+    )
+    text = text_of(notebook)
+    assert "seeded: transactions_20240302.dat: SUCCESS" in text
+    # 03-03 (0.004) against a window of 03-01 (0.01) and the 0.5 written above: median 0.255
+    assert "merchant_name null rate 0.004 is below its trailing 2-day range 0.235..0.275 (median 0.255)" in text
+    assert sorted(p.name for p in profiles.glob("*.json")) == [
+        f"transactions_2024030{d}.profile.json" for d in (1, 2, 3)
+    ]
+    assert json.loads(written.read_text())["fields"] == document["fields"]  # read, never recomputed
+
+
+def test_quality_history_of_account_summary(tmp_path: Path, nb_env: dict[str, str]) -> None:
+    notebook = execute(
+        "quality_history",
+        tmp_path / "q.ipynb",
+        feed="account_summary",
+        business_date="2024-03-03",
+        history_days=2,
+        output_dir=str(tmp_path / "profiles"),
+    )
+    text = text_of(notebook)
+    assert "seeded: account_summary_20240302.dat: SUCCESS" in text and "20240301" not in text.split("What each")[0]
+    with psycopg.connect(nb_env["ETL_DATABASE_URL"]) as conn:
+        days = conn.execute("SELECT DISTINCT business_date::text FROM etl.file_ledger ORDER BY 1").fetchall()
+    assert days == [("2024-03-02",), ("2024-03-03",)]
