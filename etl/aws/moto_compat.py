@@ -109,6 +109,11 @@ class EmulatedAWS:
         with self._lock:
             self._faults.setdefault(function_name, []).extend([code] * times)
 
+    def clear_lambda_errors(self) -> None:
+        """Drop every fault still queued by :meth:`inject_lambda_error` (the cause of a failure is fixed)."""
+        with self._lock:
+            self._faults.clear()
+
     def create_role(self, name: str, service: str) -> str:
         """An IAM role assumable by ``service`` (moto's Lambda checks that the execution role exists)."""
         trust = {

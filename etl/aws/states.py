@@ -21,7 +21,7 @@ from etl.aws.events import s3_objects
 from etl.config import get_settings
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
-from etl.io.zones import REPORT_SUFFIX, S3Zone, Zone, sidecar_key
+from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key
 from etl.pipeline import drift_warnings, steps
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
@@ -30,7 +30,6 @@ from etl.pipeline.run import rules_text
 
 log = logging.getLogger(__name__)
 
-ERROR_SUFFIX = ".error.json"  # beside a file in the error zone: the Step Functions error that sent it there
 Payload = dict[str, Any]
 
 
@@ -122,7 +121,7 @@ def start_executions(event: Any, sfn: Any = None) -> Payload:
     """``start_step_function``: one execution per raw data file, named from feed, business date and content.
 
     ``ExecutionAlreadyExists`` for the object in flight (or already moved on) is a repeated event: reported
-    as ``already_started``, not an error. Every file that reaches raw still gets a run (see ``_start``).
+    as ``already_started``, not an error. Every file that reaches raw still gets a run (see ``start_for_object``).
     """
     settings = get_settings()
     if not settings.state_machine_arn:
@@ -142,12 +141,14 @@ def start_executions(event: Any, sfn: Any = None) -> Payload:
             day = dt.date.fromisoformat(pointer["business_date"]) if pointer["business_date"] else None
             name = execution_name(pointer["feed"] or "unknown", day, pointer["sha256"])
             execution_input = json.dumps({"file": pointer, "options": options})
-            outcome, entry = _start(sfn, settings.state_machine_arn, name, execution_input, raw, key)  # type: ignore[arg-type]
+            outcome, entry = start_for_object(sfn, settings.state_machine_arn, name, execution_input, raw, key)  # type: ignore[arg-type]
             (started if outcome == "started" else already).append(entry)
     return {"started": started, "already_started": already, "skipped": skipped}
 
 
-def _start(sfn: Any, machine: str, name: str, execution_input: str, raw: S3Zone, key: str) -> tuple[str, Payload]:
+def start_for_object(
+    sfn: Any, machine: str, name: str, execution_input: str, raw: S3Zone, key: str
+) -> tuple[str, Payload]:
     """Start ``name``; when it exists and is not this object in flight, this is a new arrival of the same
     content (a copy under another name, or a re-sent file): it gets its own run, named with a suffix from
     the object's key and version, and ends in archive as SKIPPED once the content is loaded."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from etl.cli import backfill, db, demo, generate, run, sim, validate
+from etl.cli import backfill, db, demo, generate, replay, run, sim, validate
 
 app = typer.Typer(
     name="etl",
@@ -27,6 +27,7 @@ run.register(app)
 demo.register(app)
 backfill.register(app)
 sim.register(app)
+replay.register(app)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from typing import BinaryIO
 CHUNK = 1 << 20
 REPORT_SUFFIX = ".report.json"
 REJECTS_SUFFIX = ".rejects.dat"
+ERROR_SUFFIX = ".error.json"  # beside a file in the error zone: the Step Functions error that sent it there
 _MAX_SINGLE_PUT = 5 << 30  # S3 single PUT/COPY limit; larger objects go multipart
 _MAX_SUFFIX = 1000
 _TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # S3 refused a create-only-if-absent write

@@ -21,10 +21,11 @@ from etl.core.transform import Lineage
 from etl.core.validate import validate_stream
 from etl.db import ledger
 from etl.db.load import preview
-from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, Zone, copy_unique, dated_key, move, zone
+from etl.io.zones import Zone, copy_unique, dated_key, zone
 from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, repo_path, staged_rows
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
+from etl.pipeline.replay import is_data_key, take_out
 from etl.pipeline.run import run_landed
 
 SOURCE_ZONES = ("archive", "error")
@@ -88,7 +89,7 @@ def plot(result: Result) -> Figure:
 def day_files(source: Zone, feed: str, day: dt.date) -> list[str]:
     """Keys of the feed's data files for ``day`` in an archive/error zone (reports and rejects left out)."""
     prefix = dated_key(feed, day, "x")[:-1]
-    return [k for k in source.list(prefix) if not k.endswith((REPORT_SUFFIX, REJECTS_SUFFIX))]
+    return [k for k in source.list(prefix) if is_data_key(k)]
 
 
 def seed_from_samples(source: Zone, feed: str, day: dt.date, samples_dir: str) -> list[str]:
@@ -130,7 +131,7 @@ def preview_file(ctx: Context, source: Zone, key: str) -> Change:
 def rerun_file(ctx: Context, source: Zone, key: str) -> Change:
     """Move the file back to landing and run it through the pipeline; it ends in archive or error again."""
     name = PurePosixPath(key).name
-    landing_key = move(source, key, ctx.zone("landing"), name)
+    landing_key = take_out(source, key, ctx.zone("landing"), name)
     outcome = run_landed(ctx, landing_key)
     detail = outcome.error or ", ".join(f"{rule}×{count}" for rule, count in outcome.errors.items())
     return Change(name, outcome.status, **{k: outcome.rows.get(k, 0) for k in COUNTS}, detail=detail)
