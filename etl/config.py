@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = None
     db_secret_id: str | None = None
+    # The cluster's master secret (username, password): only the stack's migrate function has it, to create
+    # the etl role and grant it (etl.db.grants) before migrating as that role.
+    db_master_secret_id: str | None = None
 
     pan_key: SecretStr | None = None
     pan_key_secret_id: str | None = None

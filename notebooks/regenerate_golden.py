@@ -1,4 +1,6 @@
-"""Regenerate the golden executed copies in notebooks/golden/ (checked cell by cell by nbval in the tests).
+"""Regenerate the golden executed copies (notebooks/golden/) of the packaged notebooks (etl/notebooks/*.ipynb),
+checked cell by cell by nbval in the tests.
+checked cell by cell by nbval in the tests.
 
     .venv/bin/python notebooks/regenerate_golden.py [NAME ...]
 
@@ -11,9 +13,12 @@ so a regeneration changes only what the outputs changed.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from etl.notebooks.golden import regenerate
 
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+
 if __name__ == "__main__":
-    for path in regenerate(sys.argv[1:] or None):
+    for path in regenerate(GOLDEN_DIR, sys.argv[1:] or None):
         print(path)

@@ -1,4 +1,4 @@
-"""The Step Functions definition (``state_machine.yml``) as deployed: placeholders filled, YAML to JSON.
+"""The Step Functions definition (``etl/aws/state_machine.yml``) as deployed: placeholders filled, YAML to JSON.
 
 CloudFormation fills the ``${Name}`` placeholders textually (DefinitionSubstitutions) before the YAML is
 parsed; :func:`render_definition` does the same, so local runs, linters and moto see what AWS sees.
@@ -14,12 +14,11 @@ from typing import Any
 
 import yaml
 
-#: ``state_machine.yml`` at the repository root (beside ``etl/``).
-DEFAULT_DEFINITION = Path(__file__).resolve().parents[2] / "state_machine.yml"
+from etl.package_data import state_machine
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_:.]*)\}")
 
-#: The Lambda functions the definition invokes, by placeholder, with their handler module in ``lambda/``.
+#: The Lambda functions the definition invokes, by placeholder, with their handler module in ``etl/aws/handlers/``.
 LAMBDA_PLACEHOLDERS: dict[str, str] = {
     "ValidationFunctionArn": "validation",
     "TransformFunctionArn": "transform",
@@ -55,11 +54,11 @@ def sample_substitutions(
     return subs
 
 
-def load_definition(
-    substitutions: Mapping[str, str] | None = None, path: str | Path = DEFAULT_DEFINITION
-) -> dict[str, Any]:
-    """The definition as a dict, placeholders filled (sample values when ``substitutions`` is None)."""
-    text = Path(path).read_text(encoding="utf-8")
+def load_definition(substitutions: Mapping[str, str] | None = None, path: str | Path | None = None) -> dict[str, Any]:
+    """The definition (``etl/aws/state_machine.yml`` unless ``path``) as a dict, placeholders filled (sample
+    values when ``substitutions`` is None)."""
+    path = state_machine() if path is None else Path(path)
+    text = path.read_text(encoding="utf-8")
     filled = substitute(text, sample_substitutions() if substitutions is None else substitutions)
     definition = yaml.safe_load(filled)
     if not isinstance(definition, dict):
@@ -67,6 +66,6 @@ def load_definition(
     return definition
 
 
-def render_definition(substitutions: Mapping[str, str] | None = None, path: str | Path = DEFAULT_DEFINITION) -> str:
+def render_definition(substitutions: Mapping[str, str] | None = None, path: str | Path | None = None) -> str:
     """The definition as the JSON text Step Functions (and moto) accept."""
     return json.dumps(load_definition(substitutions, path), indent=2)

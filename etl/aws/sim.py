@@ -1,4 +1,4 @@
-"""``etl sim``: the real ``state_machine.yml`` and the real handlers of ``lambda/`` on emulated AWS (moto).
+"""``etl sim``: the packaged state machine and Lambda handlers (``etl/aws/``) on emulated AWS (moto).
 
 :func:`simulation` builds what ``template.yml`` deploys, in-process: the five buckets, the SNS topic (with an
 SQS queue subscribed, so notifications can be read back), the seven functions with the template's
@@ -25,9 +25,8 @@ from etl.aws.states import s3_location
 from etl.config import ZONES, Settings, get_settings
 from etl.io.secrets import pan_key
 from etl.io.zones import zone
+from etl.package_data import handlers_dir
 
-REPO = Path(__file__).resolve().parents[2]
-LAMBDA_DIR = REPO / "lambda"
 PREFIX = "fintech-etl"
 HANDLERS = ("lz_to_raw", "start_step_function", "validation", "transform", "rds_write", "move_file", "notification")
 DATABASE_FUNCTIONS = ("validation", "rds_write")
@@ -273,9 +272,13 @@ def simulation(
     *,
     threshold: int | None = None,
     spark: SparkFactory | None = None,
-    lambda_dir: Path = LAMBDA_DIR,
+    lambda_dir: Path | None = None,
 ) -> Iterator[Simulation]:
-    """A deployed :class:`Simulation`; ``threshold`` (bytes) routes larger files through the Glue job."""
+    """A deployed :class:`Simulation`; ``threshold`` (bytes) routes larger files through the Glue job.
+
+    The handlers are the package's own (``etl/aws/handlers/``, the code deployed to Lambda) unless
+    ``lambda_dir`` names another folder."""
+    lambda_dir = handlers_dir() if lambda_dir is None else lambda_dir
     settings = settings or get_settings()
     database_url = _database_url(settings)  # before moto: a secret or the embedded server are real
     key = pan_key(settings)

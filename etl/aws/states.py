@@ -1,6 +1,6 @@
 """Step Functions payloads ⇄ ``etl.pipeline.steps``: one function per Lambda handler, payload in, result out.
 
-The handlers in ``lambda/`` only call these, so the contracts of ``docs/state_machine.md`` are kept (and
+The handlers in ``etl/aws/handlers/`` only call these, so the contracts of ``docs/state_machine.md`` are kept (and
 tested) here. A ``file`` pointer is ``{"bucket", "key", "size", "sha256", "feed", "business_date"}``; its
 bucket/key are an object of the raw zone (``ETL_RAW_URI``), the key inside the zone being the object key
 without the zone's prefix. Every function opens its own :class:`Context` from the environment, as a Lambda

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, usage_error
+from etl.errors import ConfigError
 from etl.notebooks import KERNEL  # the package only: papermill loads when the command runs
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ def backfill_command(
     start: Annotated[str, typer.Option("--start", help="First business date, YYYY-MM-DD.", show_default=False)],
     end: Annotated[str, typer.Option("--end", help="Last business date, YYYY-MM-DD.", show_default=False)],
     notebook: Annotated[
-        str, typer.Option(help="Notebook name in notebooks/ (explore_stage, profile_schema, reprocess) or a path.")
+        str, typer.Option(help="Packaged notebook (explore_stage, profile_schema, reprocess) or a path to an .ipynb.")
     ] = "reprocess",
     output: Annotated[
         str, typer.Option("--output", "-o", help="Folder or s3://bucket/prefix for the output notebooks.")
@@ -55,7 +56,7 @@ def backfill_command(
                 kernel_name=kernel,
                 on_day=done,
             )
-        except (BackfillError, ValueError) as exc:
+        except (BackfillError, ConfigError, ValueError) as exc:
             usage_error(str(exc))
     _summary(feed, runs)
     failed = [run for run in runs if not run.ok]

@@ -65,7 +65,7 @@ def _with_migrations(action: Callable[[psycopg.Connection], T]) -> tuple[T, str]
 
 @db_app.command("upgrade")
 def upgrade(as_json: JsonOption = False) -> None:
-    """Apply pending migrations from sql/ in order."""
+    """Apply pending migrations (the packaged etl/sql/) in order."""
     from etl.db import migrate
 
     applied, where = _with_migrations(migrate.upgrade)

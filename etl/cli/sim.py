@@ -10,6 +10,7 @@ import typer
 
 from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, print_json, usage_error
 from etl.config import get_settings
+from etl.errors import ConfigError
 
 COLOURS = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}
 
@@ -22,7 +23,7 @@ def sim(
         typer.Option("--large-file-threshold", min=0, help="Bytes above which the Glue (PySpark) step runs."),
     ] = None,
 ) -> None:
-    """Run each file through state_machine.yml with the lambda/ handlers on moto (landing → ... → notify)."""
+    """Run each file through the packaged state machine and Lambda handlers on moto (landing → ... → notify)."""
     for path in files:
         if not path.is_file():
             usage_error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
@@ -33,7 +34,10 @@ def sim(
     settings = get_settings()
     if not as_json:
         err_console.print(f"emulated AWS (moto); database: {describe(settings)}", highlight=False)
-    runs = run_files(files, settings, threshold=threshold)
+    try:
+        runs = run_files(files, settings, threshold=threshold)
+    except ConfigError as exc:  # a package installed without its data files, an unreachable database
+        usage_error(str(exc))
     for run in runs:
         if as_json:
             print_json(run.to_dict())

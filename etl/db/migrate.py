@@ -1,4 +1,4 @@
-"""Ordered SQL migrations from ``sql/`` (shipped as ``etl/sql``), applied once each and recorded.
+"""Ordered SQL migrations (``etl/sql/``, shipped in the package), applied once each and recorded.
 
 Each file runs in its own transaction together with its bookkeeping row, so a failing migration leaves
 nothing half-applied. A file changed after it was applied is refused: migrations are history, not state.

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from etl.notebooks import KERNEL
-from etl.notebooks.samples import REPO_ROOT, as_date, repo_path
+from etl.notebooks.samples import as_date
+from etl.package_data import notebooks_dir
 
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
 
@@ -43,10 +43,12 @@ def business_dates(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
 
 
 def notebook_path(name: str) -> Path:
-    """``reprocess`` -> ``notebooks/reprocess.ipynb``; a path ending in ``.ipynb`` is taken as given."""
-    path = repo_path(name) if name.endswith(".ipynb") else NOTEBOOKS_DIR / f"{name}.ipynb"
+    """``reprocess`` -> the packaged ``etl/notebooks/reprocess.ipynb``; a path ending in ``.ipynb`` is taken as
+    given (relative to the working directory)."""
+    packaged = notebooks_dir()
+    path = Path(name).expanduser().resolve() if name.endswith(".ipynb") else packaged / f"{name}.ipynb"
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")))
+        known = ", ".join(sorted(p.stem for p in packaged.glob("*.ipynb")))
         raise BackfillError(f"notebook {name!r} not found (notebooks: {known})")
     return path
 

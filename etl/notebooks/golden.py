@@ -1,8 +1,10 @@
-"""Golden executed copies of the notebooks (``notebooks/golden/``), checked cell by cell by nbval.
+"""Golden executed copies of the packaged notebooks, checked cell by cell by nbval.
 
-Outputs are deterministic by construction (seeded samples, sorted results, no times or paths printed),
-so a golden copy changes only when a notebook or the logic behind it does. ``regenerate`` rewrites them;
-``out_of_step`` tells which golden copies no longer have their notebook's cells.
+The copies live in the repository (``notebooks/golden/``, with its ``sanitize.cfg``), not in the package: the
+caller (``notebooks/regenerate_golden.py``, the tests) names that folder. Outputs are deterministic by
+construction (seeded samples, sorted results, no times or paths printed), so a golden copy changes only when a
+notebook or the logic behind it does. ``regenerate`` rewrites them; ``out_of_step`` tells which golden copies no
+longer have their notebook's cells.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from etl.notebooks import KERNEL
-from etl.notebooks.backfill import NOTEBOOKS_DIR
+from etl.package_data import notebooks_dir
 
-GOLDEN_DIR = NOTEBOOKS_DIR / "golden"
-SANITIZE_FILE = GOLDEN_DIR / "sanitize.cfg"
+SANITIZE_NAME = "sanitize.cfg"  # nbval's output sanitisers, beside the golden copies
 # Dummy key for golden runs (card tokens are never printed, but the dev-key warning would be).
 GOLDEN_PAN_KEY = "golden-notebooks-dummy-pan-key"
 
 
 def notebooks() -> list[Path]:
-    return sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+    """The packaged notebooks (``etl/notebooks/*.ipynb``)."""
+    return sorted(notebooks_dir().glob("*.ipynb"))
 
 
 def sources(path: Path) -> list[tuple[str, str]]:
@@ -33,11 +35,12 @@ def sources(path: Path) -> list[tuple[str, str]]:
     return [(cell.cell_type, cell.source) for cell in nbformat.read(path, as_version=4).cells]
 
 
-def out_of_step() -> list[str]:
-    """Names of notebooks whose golden copy is missing or whose cells differ from the notebook's."""
+def out_of_step(golden_dir: Path, sources_of: list[Path] | None = None) -> list[str]:
+    """Names of notebooks (the packaged ones unless ``sources_of``) whose golden copy in ``golden_dir`` is missing
+    or whose cells differ from the notebook's."""
     stale = []
-    for path in notebooks():
-        golden = GOLDEN_DIR / path.name
+    for path in notebooks() if sources_of is None else sources_of:
+        golden = golden_dir / path.name
         if not golden.is_file() or sources(golden) != sources(path):
             stale.append(path.name)
     return stale
@@ -75,15 +78,15 @@ def golden_environment() -> Iterator[Path]:
                     os.environ[key] = value
 
 
-def regenerate(names: list[str] | None = None, kernel_name: str = KERNEL) -> list[Path]:
-    """Execute the notebooks (all, or those named) with their defaults into ``notebooks/golden/``."""
+def regenerate(golden_dir: Path, names: list[str] | None = None, kernel_name: str = KERNEL) -> list[Path]:
+    """Execute the notebooks (all, or those named) with their defaults into ``golden_dir``."""
     import papermill
 
     chosen = [p for p in notebooks() if names is None or p.stem in names or p.name in names]
     written = []
     with golden_environment():
         for path in chosen:
-            target = GOLDEN_DIR / path.name
+            target = golden_dir / path.name
             papermill.execute_notebook(
                 str(path), str(target), kernel_name=kernel_name, cwd=str(path.parent), progress_bar=False
             )

@@ -20,6 +20,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 from psycopg import sql
@@ -30,7 +31,7 @@ from etl.core.drift import Margin, compare
 from etl.core.validate import Report
 from etl.io.zones import REPORT_SUFFIX, zone
 from etl.notebooks import profile
-from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, repo_path
+from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files
 from etl.pipeline.context import Context
 
 LEDGER_COLUMNS = (
@@ -118,7 +119,7 @@ def profiles(
     An empty ``stage_uri`` means the stage zone of the settings."""
     first, last = _days(start, end)
     stage = stage_uri or (settings or get_settings()).zone_uri("stage")
-    folder = repo_path(profiles_dir) if "://" not in profiles_dir else None
+    folder = Path(profiles_dir).expanduser().resolve() if "://" not in profiles_dir else None  # an output folder
     target = zone(str(folder) if folder else profiles_dir)
     records = []
     for day in pd.date_range(first, last).date:

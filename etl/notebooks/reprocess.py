@@ -22,7 +22,7 @@ from etl.core.validate import validate_stream
 from etl.db import ledger
 from etl.db.load import preview
 from etl.io.zones import Zone, copy_unique, dated_key, zone
-from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, repo_path, staged_rows
+from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, data_path, staged_rows
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
 from etl.pipeline.replay import is_data_key, take_out
@@ -100,7 +100,7 @@ def seed_from_samples(source: Zone, feed: str, day: dt.date, samples_dir: str) -
     existing = day_files(source, feed, day)
     if existing or not samples_dir:
         return existing
-    folder = zone(str(repo_path(samples_dir)))
+    folder = zone(str(data_path(samples_dir)))
     for path in dat_files(load_contract(feed), samples_dir, day, day):
         copy_unique(folder, path.name, source, dated_key(feed, day, path.name))
     return day_files(source, feed, day)

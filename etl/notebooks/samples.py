@@ -1,7 +1,8 @@
-"""The committed dummy data (``data/samples``) as notebook defaults: find it, and stage it without a database.
+"""The committed dummy data (``etl/data/samples``) as notebook defaults: find it, and stage it without a database.
 
-Notebooks run from ``notebooks/``, from papermill's working directory or from a golden-copy folder; their
-default paths are written relative to the repository root so the same defaults work from all of them.
+Notebooks run from the package folder, from papermill's working directory or from a golden-copy folder; their
+default paths (``data/samples``) are relative to the installed ``etl`` package, so the same defaults work from
+all of them, in a checkout and in an installed wheel alike.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl import package_data
 from etl.contract import Contract, load_contract
 from etl.core.mask import CardMasker
 from etl.core.parse import open_dat
@@ -24,20 +26,20 @@ from etl.core.validate import validate_file
 from etl.io.stage import write_stage
 from etl.pipeline.naming import execution_name
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLES_DIR = "data/samples"
+SAMPLES_DIR = "/".join(package_data.SAMPLES)
 # Dummy data only: a fixed key keeps sample tokens reproducible and never touches a real secret.
 SAMPLE_PAN_KEY = b"fintech-etl-samples-dummy-data-key"
 # One fixed stamp for sample lineage, so a stage built from the samples is the same on every machine.
 SAMPLE_LOADED_AT = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
-def repo_path(path: str | Path) -> Path:
-    """``path`` as given when it exists (absolute or relative to the working directory), else under the repo root."""
+def data_path(path: str | Path) -> Path:
+    """``path`` as given when it exists (absolute or relative to the working directory), else inside the package
+    (``data/samples`` -> ``etl/data/samples``)."""
     given = Path(path).expanduser()
     if given.is_absolute() or given.exists():
         return given.resolve()
-    return (REPO_ROOT / given).resolve()
+    return package_data.package_path(*given.parts).resolve()
 
 
 def as_date(value: str | dt.date) -> dt.date:
@@ -57,7 +59,7 @@ def dat_files(
 ) -> list[Path]:
     """The feed's ``.dat`` files in ``folder`` whose name date is within ``[start, end]``, sorted by name."""
     found = []
-    for path in sorted(repo_path(folder).glob("*.dat")):
+    for path in sorted(data_path(folder).glob("*.dat")):
         day = contract.file_business_date(path.name)
         if day is not None and (start is None or day >= start) and (end is None or day <= end):
             found.append(path)

@@ -1,5 +1,6 @@
-"""The real handlers (lambda/), the real state_machine.yml, moto, a real PostgreSQL and (for large files) the
-real PySpark engine: files dropped into the landing bucket end in the database, archive or error, notified."""
+"""The real handlers (etl/aws/handlers/), the real state machine (etl/aws/state_machine.yml), moto, a real
+PostgreSQL and (for large files) the real PySpark engine: files dropped into the landing bucket end in the
+database, archive or error, notified."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from psycopg import sql
 from etl.aws.sim import Simulation, function_name
 from etl.contract import load_contract
 from etl.generate import generate
+from etl.package_data import samples_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "data" / "samples"
+SAMPLES = samples_dir()
 SUCCESS_PATH = [
     "ValidateFile",
     "IsValid?",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from typer.testing import CliRunner
 
 from etl.cli.main import app
+from etl.package_data import samples_dir
 from tests.aws.test_pipeline_emulated import SUCCESS_PATH
 
-SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+SAMPLES = samples_dir()
 
 
 def test_sim_json_shows_each_files_states_and_status(etl_env):

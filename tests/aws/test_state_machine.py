@@ -1,6 +1,6 @@
 """The real state_machine.yml on emulated AWS, with throwaway handlers that follow docs/state_machine.md.
 
-The handlers here only honour the event/result contracts; the real ones live in lambda/ (lead's issue 4).
+The handlers here only honour the event/result contracts; the real ones live in etl/aws/handlers/.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ from cfnlint.decode import decode_str
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
 from statelint.linter import Linter
 
-from etl.aws.asl import DEFAULT_DEFINITION, load_definition, placeholders, render_definition
+from etl.aws.asl import load_definition, placeholders, render_definition
 from etl.aws.iam_check import check_policy, check_policy_file
+from etl.package_data import state_machine
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yml"
@@ -141,7 +142,7 @@ def test_definition_is_jsonpath_only() -> None:
 
 def test_template_substitutes_exactly_the_definition_placeholders() -> None:
     machine = template()["Resources"]["EtlStateMachine"]["Properties"]
-    assert set(machine["DefinitionSubstitutions"]) == placeholders(DEFAULT_DEFINITION.read_text())
+    assert set(machine["DefinitionSubstitutions"]) == placeholders(state_machine().read_text())
 
 
 # -- IAM: parliament, our least-privilege rules, the template inlines the same documents -----------------
@@ -221,5 +222,5 @@ def test_template_inlines_exactly_the_policy_documents() -> None:
 
 def test_no_yaml_aliases_in_definition() -> None:
     """CloudFormation reads the YAML from S3; keep it plain (no anchors or aliases)."""
-    events = yaml.parse(DEFAULT_DEFINITION.read_text())
+    events = yaml.parse(state_machine().read_text())
     assert not any(isinstance(e, yaml.AliasEvent) for e in events)

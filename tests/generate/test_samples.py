@@ -1,4 +1,4 @@
-"""The committed samples are exactly what the commands in ``data/samples/README.md`` generate."""
+"""The committed samples are exactly what the commands in ``etl/data/samples/README.md`` generate."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typer.testing import CliRunner
 
 from etl.cli.main import app
 from etl.core.validate import validate_file
+from etl.package_data import samples_dir
 
-SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+SAMPLES = samples_dir()
+REPO = Path(__file__).resolve().parents[2]  # the README's commands run from the repository root
 
 
 def commands() -> list[list[str]]:
@@ -28,7 +30,7 @@ def test_readme_commands_reproduce_the_committed_samples(tmp_path):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         written = Path(result.stdout.strip())
-        committed = SAMPLES.parent.parent / out / written.name
+        committed = REPO / out / written.name
         assert written.read_bytes() == committed.read_bytes(), committed
 
 

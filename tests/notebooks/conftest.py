@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from etl.notebooks.golden import GOLDEN_PAN_KEY
+from etl.notebooks.golden import GOLDEN_PAN_KEY, SANITIZE_NAME
+from etl.package_data import notebooks_dir
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "notebooks"
+NOTEBOOKS = notebooks_dir()  # the packaged notebooks (etl/notebooks/*.ipynb)
+GOLDEN_DIR = REPO / "notebooks" / "golden"  # their executed copies, kept in the repository
+SANITIZE_FILE = GOLDEN_DIR / SANITIZE_NAME
 
 
 @pytest.fixture

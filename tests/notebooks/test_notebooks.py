@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from etl.notebooks import KERNEL, golden
-from tests.notebooks.conftest import NOTEBOOKS, run_pytest
+from tests.notebooks.conftest import GOLDEN_DIR, NOTEBOOKS, SANITIZE_FILE, run_pytest
 
 NAMES = ("explore_stage", "profile_schema", "quality_history", "reprocess")
 
@@ -67,17 +67,15 @@ def test_papermill_help_lists_each_parameter_with_type_and_meaning(name: str) ->
         assert f"{parameter}: {info['inferred_type_name']}" in shown and info["help"] in shown
 
 
-def test_golden_copies_are_in_step_with_their_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert golden.out_of_step() == []
+def test_golden_copies_are_in_step_with_their_notebooks(tmp_path: Path) -> None:
+    assert golden.out_of_step(GOLDEN_DIR) == []
     edited = nbformat.read(NOTEBOOKS / "reprocess.ipynb", as_version=4)
     edited.cells[-1].source += "\n"
     copy = tmp_path / "notebooks"
     copy.mkdir()
     nbformat.write(edited, copy / "reprocess.ipynb")
-    shutil.copytree(golden.GOLDEN_DIR, copy / "golden")
-    monkeypatch.setattr(golden, "NOTEBOOKS_DIR", copy)
-    monkeypatch.setattr(golden, "GOLDEN_DIR", copy / "golden")
-    assert golden.out_of_step() == ["reprocess.ipynb"]
+    shutil.copytree(GOLDEN_DIR, copy / "golden")
+    assert golden.out_of_step(copy / "golden", [copy / "reprocess.ipynb"]) == ["reprocess.ipynb"]
 
 
 def test_nbval_lax_runs_every_notebook(nb_env: dict[str, str]) -> None:
@@ -88,7 +86,7 @@ def test_nbval_lax_runs_every_notebook(nb_env: dict[str, str]) -> None:
 
 def test_nbval_checks_golden_outputs_and_catches_a_changed_output(nb_env: dict[str, str], tmp_path: Path) -> None:
     folder = tmp_path / "golden"
-    shutil.copytree(golden.GOLDEN_DIR, folder)
+    shutil.copytree(GOLDEN_DIR, folder)
     tampered = nbformat.read(folder / "profile_schema.ipynb", as_version=4)
     cell = next(c for c in tampered.cells if c.cell_type == "code" and "result.rows" in c.source)
     cell.outputs[0]["text"] = cell.outputs[0]["text"].replace("200 rows", "201 rows")
@@ -99,7 +97,7 @@ def test_nbval_checks_golden_outputs_and_catches_a_changed_output(nb_env: dict[s
             "--nbval",
             "--nbval-current-env",
             "--nbval-sanitize-with",
-            str(golden.SANITIZE_FILE),
+            str(SANITIZE_FILE),
             "-c",
             "pytest.ini",
             str(folder),

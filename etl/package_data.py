@@ -1,0 +1,57 @@
+"""Files the package carries besides its code, found through ``importlib.resources``.
+
+Glue, Lambda and ``pip install fintech-etl`` get the package from its wheel, without the repository around it,
+so every file a command needs at run time lives inside ``etl/`` and ships as package data (``pyproject.toml``):
+the state machine definition (``etl/aws/state_machine.yml``), the Lambda handlers (``etl/aws/handlers/``), the
+notebooks (``etl/notebooks/*.ipynb``), the dummy samples (``etl/data/samples/``) and the migrations
+(``etl/sql/``). Each exists once; deploy steps and docs point at these paths.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from etl.errors import ConfigError
+
+PACKAGE = "etl"
+STATE_MACHINE = ("aws", "state_machine.yml")
+HANDLERS = ("aws", "handlers")
+NOTEBOOKS = ("notebooks",)
+SAMPLES = ("data", "samples")
+MIGRATIONS = ("sql",)
+
+
+def package_path(*parts: str) -> Path:
+    """A file or folder inside the installed package, as a real path (papermill, moto and Spark want paths).
+
+    ``ConfigError`` (one line, exit 2 from the CLI) when it is missing or the package is not on a file system
+    (imported from a zip): the install is incomplete, and a checkout (``pip install -e .``) has every file.
+    """
+    where = "/".join((PACKAGE, *parts))
+    target = resources.files(PACKAGE).joinpath(*parts)
+    if not isinstance(target, Path):
+        raise ConfigError(f"{where} is inside a zipped etl package; install the wheel unpacked or use a checkout")
+    if not target.exists():
+        raise ConfigError(f"{where} is missing from the installed etl package; reinstall it or use a checkout")
+    return target
+
+
+def state_machine() -> Path:
+    """``etl/aws/state_machine.yml``: the definition deployed to Step Functions (docs/deploy.md §2)."""
+    return package_path(*STATE_MACHINE)
+
+
+def handlers_dir() -> Path:
+    """``etl/aws/handlers/``: the Lambda entry points, zipped flat as the functions' code (``module.handler``)."""
+    return package_path(*HANDLERS)
+
+
+def notebooks_dir() -> Path:
+    """``etl/notebooks/``: the papermill notebooks (``*.ipynb``) beside the modules they call."""
+    return package_path(*NOTEBOOKS)
+
+
+def samples_dir() -> Path:
+    """``etl/data/samples/``: the committed dummy ``.dat`` files the notebooks default to."""
+    return package_path(*SAMPLES)
