@@ -51,7 +51,10 @@ def _plain(value: Any) -> Any:
 
 
 def _with_migrations(action: Callable[[psycopg.Connection], T]) -> tuple[T, str]:
-    """Run a migration action; an edited applied migration is a configuration error (exit 2)."""
+    """Run a migration action; an edited applied migration or a statement the database refuses (a missing
+    grant, docs/deploy.md §4) is a configuration error: one line, exit 2."""
+    import psycopg
+
     from etl.db import migrate
 
     conn, where = _open()
@@ -60,6 +63,10 @@ def _with_migrations(action: Callable[[psycopg.Connection], T]) -> tuple[T, str]
             return action(conn), where
         except migrate.MigrationError as exc:
             err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        except psycopg.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            err_console.print(f"[red]migration failed:[/red] {first}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from exc
 
 

@@ -41,6 +41,7 @@ SAMPLE_ARNS = {
     "PanKeySecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:fintech-etl/pan-key-AbCdEf",
     "StageDatabaseName": "fintech_etl_stage",
     "AnalystWorkGroup": "fintech-etl-analysts",
+    "DbMasterSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-0a1b2c3d-AbCdEf",
 }
 
 

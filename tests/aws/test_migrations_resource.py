@@ -1,0 +1,205 @@
+"""``Custom::DatabaseMigrations``: the real handler (``etl/aws/handlers/migrate.py``) against a real PostgreSQL
+that checks passwords, secrets in (moto) Secrets Manager, and a local HTTP server standing in for the
+pre-signed ``ResponseURL`` that CloudFormation waits on.
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from moto import mock_aws
+from psycopg.conninfo import make_conninfo
+
+from etl.aws import migrations_resource
+from etl.db import migrate
+from etl.package_data import handlers_dir
+from tests import pg, restricted_role
+
+ROLE_PASSWORD = "migrate-test-role-pw-Xy7"
+MASTER_PASSWORD = "migrate-test-master-pw-Qw3"
+SIGNATURE = "X-Amz-Signature=deadbeefcafe"
+
+
+@dataclass
+class Responses:
+    """What CloudFormation's side received: one entry per PUT (path, headers, JSON body)."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def response_server() -> Iterator[Responses]:
+    responses = Responses("")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            responses.received.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:  # keep the test output quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    responses.url = f"http://127.0.0.1:{server.server_address[1]}/cfn-response/abc?{SIGNATURE}"
+    yield responses
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[pg.Cluster]:
+    with restricted_role.password_cluster() as running:
+        yield running
+
+
+@pytest.fixture
+def stack_env(cluster: pg.Cluster, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A locked database, the stack's two secrets in Secrets Manager and the function's environment; yields
+    the administrator URL of the database."""
+    admin_url = restricted_role.locked_database(cluster)
+    with mock_aws():
+        client = boto3.client("secretsmanager")
+        role = client.create_secret(
+            Name="fintech-etl/database",
+            SecretString=json.dumps(
+                {
+                    "engine": "postgres",
+                    "host": "127.0.0.1",
+                    "port": cluster.port,
+                    "dbname": restricted_role.DATABASE,
+                    "username": restricted_role.ROLE,
+                    "password": ROLE_PASSWORD,
+                }
+            ),
+        )
+        master = client.create_secret(
+            Name="rds!cluster-test", SecretString=json.dumps({"username": "postgres", "password": MASTER_PASSWORD})
+        )
+        for name in ("ETL_DATABASE_URL", "ETL_HOME"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("ETL_DB_SECRET_ID", role["ARN"])
+        monkeypatch.setenv("ETL_DB_MASTER_SECRET_ID", master["ARN"])
+        yield admin_url
+    restricted_role.drop(cluster)
+
+
+class Context:
+    function_name = "fintech-etl-migrate"
+
+    def __init__(self, remaining_s: float = 300.0) -> None:
+        self._deadline = time.monotonic() + remaining_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+def event(kind: str, url: str, physical_id: str | None = None) -> dict[str, Any]:
+    found = {
+        "RequestType": kind,
+        "ResponseURL": url,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/fintech-etl/4b1e-11ef",
+        "RequestId": f"request-{kind}",
+        "LogicalResourceId": "DatabaseMigrations",
+        "ResourceType": "Custom::DatabaseMigrations",
+        "ResourceProperties": {"ServiceToken": "arn:aws:lambda:...", "EtlLayerVersion": "arn:...:layer:etl:7"},
+    }
+    if physical_id:
+        found["PhysicalResourceId"] = physical_id
+    return found
+
+
+def entry_point():
+    """The deployed handler module, loaded from the packaged handlers folder as Lambda loads it."""
+    spec = importlib.util.spec_from_file_location("migrate", handlers_dir() / "migrate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+def test_create_update_delete(stack_env: str, response_server: Responses) -> None:
+    handler = entry_point()
+    assert handler(event("Create", response_server.url), Context()) == "SUCCESS"
+    (created,) = response_server.received
+    body = created["body"]
+    assert body["Status"] == "SUCCESS", body
+    assert body["Data"] == {"Applied": ",".join(m.name for m in migrate.available()), "Count": "3"}
+    assert (body["RequestId"], body["LogicalResourceId"]) == ("request-Create", "DatabaseMigrations")
+    assert body["StackId"].endswith("stack/fintech-etl/4b1e-11ef") and body["PhysicalResourceId"]
+    assert created["headers"]["Content-Type"] == "" and created["path"].endswith(SIGNATURE)
+    # The role exists with the secret's password and owns what the migrations created.
+    with psycopg.connect(make_conninfo(stack_env, user="etl", password=ROLE_PASSWORD)) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == "etl"
+    assert set(restricted_role.ownership(stack_env)) == {"etl"}
+
+    physical = body["PhysicalResourceId"]
+    assert handler(event("Update", response_server.url, physical), Context()) == "SUCCESS"
+    updated = response_server.received[1]["body"]
+    assert updated["Data"]["Count"] == "0" and updated["Reason"] == "up to date"
+    assert updated["PhysicalResourceId"] == physical  # the same resource: no replacement, no Delete
+
+    assert handler(event("Delete", response_server.url, physical), Context()) == "SUCCESS"
+    assert response_server.received[2]["body"]["Status"] == "SUCCESS"
+    with psycopg.connect(stack_env) as conn:  # nothing dropped
+        assert conn.execute("SELECT count(*) FROM etl.schema_migrations").fetchone()[0] == 3
+
+
+def test_a_failure_answers_failed_with_one_line_and_no_secret(
+    stack_env: str,
+    response_server: Responses,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = boto3.client("secretsmanager")
+    secret = json.loads(client.get_secret_value(SecretId="fintech-etl/database")["SecretString"])
+    client.put_secret_value(SecretId="fintech-etl/database", SecretString=json.dumps(secret | {"dbname": "nope"}))
+    caplog.set_level(logging.DEBUG, logger="etl")  # what the function logs (botocore debug is off on Lambda)
+    assert entry_point()(event("Create", response_server.url), Context()) == "FAILED"
+    (answer,) = response_server.received
+    reason = answer["body"]["Reason"]
+    assert answer["body"]["Status"] == "FAILED" and "nope" in reason and "\n" not in reason
+    printed = capsys.readouterr()
+    everything = reason + caplog.text + printed.out + printed.err
+    for secret_text in (ROLE_PASSWORD, MASTER_PASSWORD, SIGNATURE):
+        assert secret_text not in everything
+    assert "***" in migrations_resource.one_line(RuntimeError(f"bad {ROLE_PASSWORD}"), (ROLE_PASSWORD,))
+
+
+def test_a_migration_that_cannot_finish_answers_failed_before_the_timeout(
+    stack_env: str, response_server: Responses
+) -> None:
+    with psycopg.connect(stack_env, autocommit=True) as blocker:
+        blocker.execute("SELECT pg_advisory_lock(%s)", (migrate._LOCK_KEY,))  # another upgrade holds the lock
+        started = time.monotonic()
+        outcome = migrations_resource.handle(
+            event("Create", response_server.url), Context(migrations_resource.ANSWER_MARGIN_S + 2)
+        )
+        elapsed = time.monotonic() - started
+    assert outcome.status == "FAILED" and "still running" in outcome.reason
+    assert elapsed < 10 and response_server.received[0]["body"]["Status"] == "FAILED"
+
+
+def test_unknown_request_and_unreachable_url(stack_env: str, response_server: Responses) -> None:
+    assert migrations_resource.handle(event("Rotate", response_server.url), Context()).status == "FAILED"
+    assert "unknown RequestType" in response_server.received[0]["body"]["Reason"]
+    with pytest.raises(migrations_resource.MigrationsResponseError) as failure:
+        migrations_resource.handle(event("Delete", f"http://127.0.0.1:9/x?{SIGNATURE}"), Context())
+    assert SIGNATURE not in str(failure.value)
