@@ -4,6 +4,7 @@
 ``migrated_template`` session: name of a database with every migration applied, used as a template.
 ``db_url``        function: URL of a fresh, fully migrated database (CREATE DATABASE ... TEMPLATE: fast).
 ``empty_db_url``  function: URL of a fresh database with no migrations.
+``restricted_db_url`` function: a fresh migrated database as a role with only the documented grants.
 ``aws_env``       function: fake credentials and a region for moto, so boto3 never reaches a real account.
 ``spark``         session: ONE local SparkSession for every suite that needs one (no skip when Java or
                   Spark is missing: the fixture then fails, and so does CI).
@@ -56,6 +57,22 @@ def db_url(pg_url: str, migrated_template: str) -> Iterator[str]:
 @pytest.fixture
 def empty_db_url(pg_url: str) -> Iterator[str]:
     yield from _fresh(pg_url, None)
+
+
+@pytest.fixture
+def restricted_db_url(pg_url: str) -> Iterator[str]:
+    """URL of a fresh database migrated by, and reached as, a NOSUPERUSER role with only the grants of
+    docs/deploy.md §4 (PUBLIC's database defaults revoked)."""
+    from tests.restricted_role import restricted_database
+
+    yield from restricted_database(pg_url)
+
+
+def database_as(request: pytest.FixtureRequest) -> str:
+    """``db_url``, or ``restricted_db_url`` when a test parametrises its fixture with ``"etl-role"``
+    (``@pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)``)."""
+    role = getattr(request, "param", "superuser")
+    return request.getfixturevalue("restricted_db_url" if role == "etl-role" else "db_url")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 
 import psycopg
+import psycopg.conninfo
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -66,3 +67,27 @@ def ownership(admin_url: str) -> dict[str, set[str]]:
     for owner, name in rows:
         owners.setdefault(owner, set()).add(name)
     return owners
+
+
+def restricted_database(server_url: str) -> Iterator[str]:
+    """A fresh database on ``server_url`` migrated by, and reached as, a role of its own that has only the
+    grants of docs/deploy.md §4 (``etl.db.grants``); yields that role's URL. For fixtures parametrised over
+    the role a test runs as."""
+    from etl.db import grants, migrate
+
+    name = pg.create_database(server_url)
+    role, password = f"{name}_etl", "restricted-test-pw"
+    admin_url = pg.database_url(server_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
+        grants.bootstrap_role(admin, role, password, name)
+    where = psycopg.conninfo.conninfo_to_dict(server_url)
+    url = f"postgresql://{role}:{password}@{where.get('host', '127.0.0.1')}:{where.get('port', 5432)}/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate.upgrade(conn)
+    try:
+        yield url
+    finally:
+        pg.drop_database(server_url, name)
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

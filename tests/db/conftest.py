@@ -8,11 +8,14 @@ import psycopg
 import pytest
 
 from etl.contract import Contract, load_contract
+from tests.conftest import database_as
 
 
 @pytest.fixture
-def conn(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as connection:
+def conn(request: pytest.FixtureRequest) -> Iterator[psycopg.Connection]:
+    """A connection to a fresh migrated database, as the superuser or (parametrised ``"etl-role"``) as a role
+    with only the documented grants."""
+    with psycopg.connect(database_as(request), autocommit=True) as connection:
         yield connection
 
 

@@ -19,6 +19,7 @@ def run(conn: psycopg.Connection, contract: Contract, rows: list[dict], label: s
     return load.load(conn, contract, batches(contract, rows), **load_kwargs(label, day), **kw)
 
 
+@pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)
 def test_day_one_inserts_everything_exactly(conn: psycopg.Connection, transactions: Contract) -> None:
     rows = [
         txn("T1", amount="0.01"),
@@ -49,6 +50,7 @@ DAY2_LINEAGE = {
 }
 
 
+@pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)
 def test_day_two_updates_deletes_and_unchanged_are_exact(conn: psycopg.Connection, transactions: Contract) -> None:
     run(conn, transactions, [txn("T1"), txn("T2"), txn("T3"), txn("T4")], "day1")
     day2 = [
@@ -117,6 +119,7 @@ def test_ledger_row_records_the_counts(conn: psycopg.Connection, transactions: C
     assert row["finished_at"] >= row["started_at"]
 
 
+@pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)
 def test_failure_after_copy_leaves_nothing_and_retry_succeeds(conn: psycopg.Connection, transactions: Contract) -> None:
     def boom(_: psycopg.Connection) -> None:
         raise RuntimeError("injected failure after COPY")
@@ -274,6 +277,7 @@ def test_load_refuses_an_open_transaction(conn: psycopg.Connection, transactions
         run(conn, transactions, [txn("T1")], "day1")
 
 
+@pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)
 def test_record_rejected_and_ledger_rows(conn: psycopg.Connection) -> None:
     common = {"feed": "transactions", "business_date": None, "execution_name": "e"}
     ledger.record_rejected(

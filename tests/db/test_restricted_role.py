@@ -154,3 +154,14 @@ def test_each_grant_is_needed(etl_role: str, tmp_path: Path, revoked: str, faili
     assert [row["status"] for row in ledger] == ["FAILED"]
     with psycopg.connect(etl_role) as admin:
         assert admin.execute("SELECT count(*) FROM fintech.transactions").fetchone()[0] == 0
+
+
+def test_the_etl_role_fixture_parameter_is_the_restricted_role(restricted_db_url: str) -> None:
+    """What ``@pytest.mark.parametrize(..., ["superuser", "etl-role"], indirect=True)`` runs db and pipeline
+    tests as (tests/conftest.py ``database_as``)."""
+    with psycopg.connect(restricted_db_url) as conn:
+        user, superuser, createdb = conn.execute(
+            "SELECT current_user, rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'file_ledger'").fetchone()[0]
+    assert user.endswith("_etl") and not superuser and not createdb and owner == user

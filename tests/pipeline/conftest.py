@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from typer.testing import CliRunner, Result
 
 from etl.cli.main import app
+from tests.conftest import database_as
 from tests.pipeline.expected import TABLES
 
 PAN_KEY = "e2e-test-pan-key-0123456789"
@@ -114,7 +115,10 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+def pipeline(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """The environment of ``etl`` on a fresh migrated database, as the superuser or (parametrised
+    ``"etl-role"``) as a role with only the grants of docs/deploy.md §4."""
+    db_url = database_as(request)
     home, src = tmp_path / "home", tmp_path / "src"
     src.mkdir()
     for name in CLEARED:
