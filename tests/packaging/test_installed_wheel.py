@@ -53,8 +53,11 @@ class Installed:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    def etl(self, *args: str, database: str | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
-        env = dict(self.env)
+    def etl(
+        self, *args: str, database: str | None = None, home: str = "home", timeout: float = 900
+    ) -> subprocess.CompletedProcess:
+        """``etl ...`` in the venv; ``home`` names the test's own ``ETL_HOME`` (zones) under the work folder."""
+        env = dict(self.env) | {"ETL_HOME": str(self.work / home)}
         if database is not None:
             env["ETL_DATABASE_URL"] = pg.database_url(self.server_url, database)
         return subprocess.run(
@@ -102,7 +105,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator
         "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         "PYTHONSAFEPATH": "1",  # the working directory is never on sys.path
         "COLUMNS": "200",
-        "ETL_HOME": str(root / "home"),
         "ETL_PAN_KEY": "installed-wheel-test-pan-key",
     }
     found = Installed(venv, work, env, pg_url)
@@ -176,7 +178,7 @@ def test_generate_validate_db_run_status(installed: Installed) -> None:
 
 def test_demo(installed: Installed) -> None:
     database = installed.database(migrated=True)
-    done = installed.etl("demo", "--days", "2", "--rows", "60", database=database)
+    done = installed.etl("demo", "--days", "2", "--rows", "60", database=database, home="demo")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "where the data is" in done.stdout
     with psycopg.connect(pg.database_url(installed.server_url, database)) as conn:
@@ -206,8 +208,9 @@ def test_backfill_runs_the_packaged_notebooks(installed: Installed) -> None:
     database = installed.database(migrated=True)
     out = installed.work / "backfill"
     done = installed.etl(
-        "backfill", "transactions", "--start", "2024-03-01", "--end", "2024-03-02", "-o", str(out), database=database
-    )
+        "backfill", "transactions", "--start", "2024-03-01", "--end", "2024-03-02", "-o", str(out),
+        database=database, home="backfill",
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     for day in ("2024-03-01", "2024-03-02"):
         notebook = nbformat.read(out / f"reprocess_transactions_{day}.ipynb", as_version=4)
@@ -215,7 +218,7 @@ def test_backfill_runs_the_packaged_notebooks(installed: Installed) -> None:
         assert "dry run" in text and "Traceback" not in text  # seeded from the packaged samples
     profiled = installed.etl(
         "backfill", "account_summary", "--start", "2024-03-02", "--end", "2024-03-02",
-        "--notebook", "profile_schema", "-o", str(out), database=database,
+        "--notebook", "profile_schema", "-o", str(out), database=database, home="backfill",
     )  # fmt: skip
     assert profiled.returncode == 0, profiled.stdout + profiled.stderr
     profile = json.loads((out / "account_summary_20240302.profile.json").read_text())
