@@ -112,6 +112,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator
     assert Path(where[0]).is_relative_to(venv) and "site-packages" in where[0], where
     assert not any(entry and Path(entry).resolve().is_relative_to(REPO) for entry in where[1:]), where
     yield found
+    shutil.rmtree(venv, ignore_errors=True)  # about 1 GB; pytest keeps its last temp folders
 
 
 def test_every_command_is_there(installed: Installed) -> None:
