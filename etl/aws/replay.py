@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict, dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from etl.aws import states
@@ -58,7 +57,7 @@ def replay_execution(ctx: Context, sfn: Any, execution_arn: str) -> Replayed:
     key = states.zone_key(raw, pointer["bucket"], pointer["key"])
     if not raw.exists(key):
         found = _in_error(error, pointer)
-        landing_key = take_out(error, found, ctx.zone("landing"), PurePosixPath(found).name)
+        landing_key = take_out(error, found, ctx.zone("landing"))
         return Replayed(execution_arn, "landed", ctx.zone("landing").uri_of(landing_key))
     day = pointer.get("business_date")
     name = execution_name(

@@ -93,7 +93,7 @@ def _replay_aws(
     with Context(settings) as ctx:
         error, landing = ctx.zone("error"), ctx.zone("landing")
         for key in [*keys, *(error_files(error, feed, date) if feed else [])]:
-            landed = take_out(error, key, landing, key.rsplit("/", 1)[-1])
+            landed = take_out(error, key, landing)
             done.append(Replayed(error.uri_of(key), "landed", landing.uri_of(landed)))
         if executions:
             sfn = boto3.client("stepfunctions")

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import shutil
 import uuid
 from abc import ABC, abstractmethod
@@ -344,6 +345,19 @@ def _candidates(key: str, keep_name: bool = False) -> Iterator[str]:
     path = PurePosixPath(key)
     for n in [*range(1, _MAX_SUFFIX), uuid.uuid4().hex]:
         yield str(path.parent / str(n) / path.name if keep_name else path.with_name(f"{path.stem}.{n}{path.suffix}"))
+
+
+_TAKEN_NAME = re.compile(r"^(?P<stem>.+)\.(?:\d{1,3}|[0-9a-f]{32})(?P<ext>\.[^./]+)$")
+
+
+def original_name(name: str) -> str:
+    """The name a file had before ``_candidates`` numbered it (``x.1.dat`` -> ``x.dat``); others unchanged.
+
+    Archive and error keep a file under a numbered name when its own was taken; a replay puts it back where
+    files arrive, under the name that says its feed and date.
+    """
+    found = _TAKEN_NAME.match(name)
+    return f"{found['stem']}{found['ext']}" if found else name
 
 
 def copy_unique(src: Zone, key: str, dst: Zone, dst_key: str, *, keep_name: bool = False) -> str:

@@ -131,7 +131,7 @@ def preview_file(ctx: Context, source: Zone, key: str) -> Change:
 def rerun_file(ctx: Context, source: Zone, key: str) -> Change:
     """Move the file back to landing and run it through the pipeline; it ends in archive or error again."""
     name = PurePosixPath(key).name
-    landing_key = take_out(source, key, ctx.zone("landing"), name)
+    landing_key = take_out(source, key, ctx.zone("landing"))
     outcome = run_landed(ctx, landing_key)
     detail = outcome.error or ", ".join(f"{rule}×{count}" for rule, count in outcome.errors.items())
     return Change(name, outcome.status, **{k: outcome.rows.get(k, 0) for k in COUNTS}, detail=detail)

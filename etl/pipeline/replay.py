@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from etl.errors import ConfigError
-from etl.io.zones import ERROR_SUFFIX, Zone, move, sidecar_key
+from etl.io.zones import ERROR_SUFFIX, Zone, move, original_name, sidecar_key
 from etl.pipeline import steps
 from etl.pipeline.context import Context
 from etl.pipeline.run import Outcome, run_landed
@@ -48,18 +48,18 @@ def retire_sidecars(zone: Zone, key: str) -> list[str]:
     return retired
 
 
-def take_out(source: Zone, key: str, target: Zone, target_key: str) -> str:
-    """Move a file out of the error (or archive) zone to ``target_key``, keeping its exact name, after
-    retiring its sidecars."""
+def take_out(source: Zone, key: str, target: Zone) -> str:
+    """Move a file out of the error (or archive) zone to where files arrive in ``target``, under the name it
+    arrived with (a numbered ``x.1.dat`` is ``x.dat`` again), after retiring its sidecars."""
     if not source.exists(key) or not is_data_key(key):
         raise ConfigError(f"{source.uri_of(key)}: no data file there to replay")
     retire_sidecars(source, key)
-    return move(source, key, target, target_key, keep_name=True)
+    return move(source, key, target, original_name(PurePosixPath(key).name), keep_name=True)
 
 
 def replay_local(ctx: Context, keys: list[str]) -> Iterator[Outcome]:
     """Each error-zone file back into landing and through the pipeline; one outcome (and notification) each."""
     error, landing = ctx.zone("error"), ctx.zone("landing")
     for key in keys:
-        landing_key = take_out(error, key, landing, PurePosixPath(key).name)
+        landing_key = take_out(error, key, landing)
         yield run_landed(ctx, landing_key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from etl.generate import generate
@@ -15,19 +16,15 @@ DAY = dt.date(2024, 6, 1)
 
 
 @pytest.fixture
-def failed(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A good file whose load failed (the database refused it): FAILURE, in the error zone."""
+def failed(pipeline: Pipeline) -> Path:
+    """A good file whose load failed for a real reason (its table was renamed away): FAILURE, in the error zone.
+    The cause is then fixed (the table is back)."""
     path = generate("transactions", DAY, rows=40, seed=5, out_dir=pipeline.src)
-    with monkeypatch.context() as patch:
-        import etl.db.load
-
-        def refuse(*args, **kwargs):
-            raise RuntimeError("database said no")
-
-        patch.setattr(etl.db.load, "load", refuse)
-        patch.setattr("etl.pipeline.steps.load_batches", refuse)
+    with psycopg.connect(pipeline.db_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE fintech.transactions RENAME TO transactions_away")
         result = pipeline.cli("run", "--json", path)
-    assert result.exit_code == 1 and notifications(result.stdout)[0]["status"] == "FAILURE"
+        conn.execute("ALTER TABLE fintech.transactions_away RENAME TO transactions")
+    assert result.exit_code == 1 and notifications(result.stdout)[0]["status"] == "FAILURE", result.output
     return path
 
 
@@ -70,3 +67,29 @@ def test_usage_errors(pipeline: Pipeline) -> None:
     assert pipeline.cli("replay").exit_code == 2
     result = pipeline.cli("replay", "--date", "2024-06-01")
     assert result.exit_code == 2 and "--date needs --feed" in result.stderr
+
+
+def test_a_numbered_copy_in_the_error_zone_replays_under_its_own_name(pipeline: Pipeline) -> None:
+    """Archive and error number a taken name (``x.1.dat``); a replay puts the file back as ``x.dat``, the name
+    that says its feed and date, so it is judged on its content (T002 again), not on its name (F002)."""
+    path = generate("transactions", DAY, rows=30, seed=7, out_dir=pipeline.src, corrupt="T002")
+    assert pipeline.cli("run", path).exit_code == 1 and pipeline.cli("run", path).exit_code == 1
+    numbered = f"transactions/{DAY}/{path.stem}.1.dat"
+    assert numbered in pipeline.files("error")
+    result = pipeline.cli("replay", "--json", numbered)
+    assert notifications(result.stdout)[0]["errors"] == {"T002": 1}
+
+
+@pytest.mark.parametrize(
+    ("name", "original"),
+    [
+        ("t_20240301.1.dat", "t_20240301.dat"),
+        (f"t_20240301.{'ab' * 16}.dat", "t_20240301.dat"),
+        ("t_20240301.dat", "t_20240301.dat"),
+        ("t_20240301.1234.dat", "t_20240301.1234.dat"),
+    ],
+)
+def test_original_name_undoes_the_unique_suffix(name: str, original: str) -> None:
+    from etl.io.zones import original_name
+
+    assert original_name(name) == original
