@@ -49,8 +49,17 @@ def batch_of_edges(rows: int = 6) -> pa.RecordBatch:
             "i": pa.array([0, -1, 2**31 - 1, -(2**31), None, 7][:rows], pa.int32()),
             "b": pa.array([0, -1, 2**63 - 1, -(2**63), None, 42][:rows], pa.int64()),
             "f": pa.array([True, False, None, True, False, True][:rows], pa.bool_()),
-            "d": pa.array([dt.date(2000, 1, 1), dt.date(1970, 1, 1), dt.date(1, 1, 1), dt.date(9999, 12, 31),
-                           None, dt.date(2024, 2, 29)][:rows], pa.date32()),
+            "d": pa.array(
+                [
+                    dt.date(2000, 1, 1),
+                    dt.date(1970, 1, 1),
+                    dt.date(1, 1, 1),
+                    dt.date(9999, 12, 31),
+                    None,
+                    dt.date(2024, 2, 29),
+                ][:rows],
+                pa.date32(),
+            ),
             "ts": pa.array([*EDGE_TIMES][:rows], UTC_US),
             "m": _decimals(money[:rows], 12, 2),
             "r": _decimals(ratio[:rows], 18, 4),
@@ -132,16 +141,24 @@ def test_a_failing_binary_copy_quotes_no_value(conn: psycopg.Connection) -> None
     columns = list(table_columns(conn, "public", "everything").values())
     encoders = [encoder_for(c) for c in columns]
     batch = batch_of_edges(2).set_column(0, "s", pa.array(["ok", CARD]))
-    with pytest.raises(psycopg.errors.StringDataRightTruncation) as caught, redacted_database_errors():
-        with conn.cursor() as cur, cur.copy("COPY public.everything FROM STDIN (FORMAT binary)") as copy:
-            copy.write(SIGNATURE + copy_rows(batch, columns, encoders) + TRAILER)
+    statement = "COPY public.everything FROM STDIN (FORMAT binary)"
+    with (
+        pytest.raises(psycopg.errors.StringDataRightTruncation) as caught,
+        redacted_database_errors(),
+        conn.cursor() as cur,
+        cur.copy(statement) as copy,
+    ):
+        copy.write(SIGNATURE + copy_rows(batch, columns, encoders) + TRAILER)
     diag = caught.value.diag
     assert diag.context is not None and "line 2, column s" in diag.context and CARD not in diag.context
     assert CARD not in (diag.message_detail or "") and CARD not in str(caught.value)
     assert str(caught.value) == "value too long for type character varying(12) [22001]"
-    with pytest.raises(psycopg.errors.StringDataRightTruncation) as csv_caught:
-        with conn.cursor() as cur, cur.copy("COPY public.everything (s, n) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(f"{CARD},x\n")
+    with (
+        pytest.raises(psycopg.errors.StringDataRightTruncation) as csv_caught,
+        conn.cursor() as cur,
+        cur.copy("COPY public.everything (s, n) FROM STDIN (FORMAT csv)") as copy,
+    ):
+        copy.write(f"{CARD},x\n")
     assert CARD in (csv_caught.value.diag.context or "")  # why the loader does not use CSV
     assert CARD not in safe_message(csv_caught.value)
 

@@ -23,8 +23,8 @@ from etl.config import get_settings
 from etl.contract import load_contract
 from etl.db import load as loader
 from etl.db import migrate
-from etl.generate import generate
 from etl.generate import _layout as lay
+from etl.generate import generate
 from etl.generate.corrupt import FIELD_EDITS
 from etl.pipeline.context import Context
 from etl.pipeline.run import run_file
