@@ -52,27 +52,32 @@ class ColumnType:
     scale: int | None = None
 
 
-Encoder = Callable[[pa.Array], pa.Array]
+# a field per row: a (n, width) uint8 matrix (every row the same width) or a binary array
+Encoder = Callable[[pa.Array], "np.ndarray | pa.Array"]
 
 
-def _fixed(values: np.ndarray, valid: np.ndarray | None) -> pa.Array:
-    """Big-endian fixed-width values (a (n, w) uint8 matrix) with their length prefix, NULLs as -1."""
+def _matrix(values: np.ndarray) -> np.ndarray:
+    """Fixed-width payloads (a (n, width) uint8 matrix) behind their 4-byte big-endian length."""
     n, width = values.shape
     out = np.empty((n, 4 + width), dtype=np.uint8)
     out[:, :4] = np.frombuffer(width.to_bytes(4, "big"), dtype=np.uint8)
     out[:, 4:] = values
+    return out
+
+
+def _fixed(values: np.ndarray, valid: np.ndarray | None) -> np.ndarray | pa.Array:
+    """Fixed-width payloads with their length; NULLs (length -1, no payload) make the rows ragged."""
+    n, width = values.shape
+    out = _matrix(values)
     if valid is None or valid.all():
-        offsets = np.arange(n + 1, dtype=np.int32) * (4 + width)
-        data = out.reshape(-1)
-    else:
-        out[~valid, :4] = 0xFF
-        lengths = np.where(valid, 4 + width, 4).astype(np.int32)
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        keep = np.ones((n, 4 + width), dtype=bool)
-        keep[~valid, 4:] = False
-        data = out[keep]
-    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        return out
+    out[~valid, :4] = 0xFF
+    lengths = np.where(valid, 4 + width, 4).astype(np.int32)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    keep = np.ones((n, 4 + width), dtype=bool)
+    keep[~valid, 4:] = False
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out[keep])])
 
 
 def _valid(values: pa.Array) -> np.ndarray | None:
@@ -81,45 +86,55 @@ def _valid(values: pa.Array) -> np.ndarray | None:
     return pc.is_valid(values).to_numpy(zero_copy_only=False)
 
 
-def _numbers(values: pa.Array, dtype: str, offset: int = 0) -> pa.Array:
+def _numbers(values: pa.Array, dtype: str, offset: int = 0) -> np.ndarray | pa.Array:
     """Integers (after ``offset``) as big-endian ``dtype`` (">i4", ">i8")."""
     raw = pc.fill_null(values, 0).to_numpy(zero_copy_only=False).astype(np.int64) - offset
     big = raw.astype(dtype)
     return _fixed(big.view(np.uint8).reshape(len(values), -1), _valid(values))
 
 
-def encode_int4(values: pa.Array) -> pa.Array:
+def encode_int4(values: pa.Array) -> np.ndarray | pa.Array:
     return _numbers(values.cast(pa.int64()), ">i4")
 
 
-def encode_int8(values: pa.Array) -> pa.Array:
+def encode_int8(values: pa.Array) -> np.ndarray | pa.Array:
     return _numbers(values.cast(pa.int64()), ">i8")
 
 
-def encode_bool(values: pa.Array) -> pa.Array:
+def encode_bool(values: pa.Array) -> np.ndarray | pa.Array:
     raw = pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(np.uint8)
     return _fixed(raw.reshape(-1, 1), _valid(values))
 
 
-def encode_date(values: pa.Array) -> pa.Array:
+def encode_date(values: pa.Array) -> np.ndarray | pa.Array:
     return _numbers(values.cast(pa.int32()).cast(pa.int64()), ">i4", PG_EPOCH_DAYS)
 
 
-def encode_timestamptz(values: pa.Array) -> pa.Array:
+def encode_timestamptz(values: pa.Array) -> np.ndarray | pa.Array:
     if not (pa.types.is_timestamp(values.type) and values.type.unit == "us" and values.type.tz in ("UTC", "+00:00")):
         raise CopyTypeError(f"timestamptz needs timestamp[us, UTC], got {values.type}")
     return _numbers(values.cast(pa.int64()), ">i8", PG_EPOCH_US)
 
 
-def encode_text(values: pa.Array) -> pa.Array:
-    """UTF-8 bytes after their length; NULL as -1 (the joined row then carries no payload for it)."""
+def encode_text(values: pa.Array) -> np.ndarray | pa.Array:
+    """UTF-8 bytes after their length; NULL as -1 and no payload. Values all of one length and no NULL (ids,
+    tokens, codes) come out as a matrix straight from the string buffer."""
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         raise CopyTypeError(f"text needs a string column, got {values.type}")
-    lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    n = len(values)
+    lengths = pc.binary_length(values)
+    if n and not values.null_count and pa.types.is_string(values.type):
+        low, high = pc.min_max(lengths).values()
+        if low.as_py() == high.as_py():
+            width = int(low.as_py())
+            offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=values.offset + n + 1)[values.offset :]
+            data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[0] + n * width]
+            return _matrix(data.reshape(n, width))
+    sizes = pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     valid = _valid(values)
     if valid is not None:
-        lengths = np.where(valid, lengths, -1)
-    prefix = _plain(lengths.astype(">i4").view(np.uint8).reshape(len(values), 4))
+        sizes = np.where(valid, sizes, -1)
+    prefix = _plain(sizes.astype(">i4").view(np.uint8).reshape(n, 4))
     payload = pc.fill_null(values.cast(pa.binary()), b"")
     return pc.binary_join_element_wise(prefix, payload, b"")
 
@@ -180,20 +195,46 @@ def encoder_for(column: ColumnType) -> Encoder:
 
 
 def copy_rows(batch: pa.RecordBatch, columns: list[ColumnType], encoders: list[Encoder]) -> bytes:
-    """The batch's rows in binary COPY format (no signature, no trailer: the caller frames the stream)."""
+    """The batch's rows in binary COPY format (no signature, no trailer: the caller frames the stream).
+
+    The leading columns whose fields are all one width in this batch are laid out as one (n, width) matrix
+    by slice assignment; the rest are glued on per row by ``binary_join_element_wise``. Putting the usually
+    fixed-width columns first in the COPY's column list (``fixed_first``) makes that the common case.
+    """
     n = batch.num_rows
-    count = np.full((n, 2), 0, dtype=np.uint8)
-    count[:, :] = np.frombuffer(len(columns).to_bytes(2, "big"), dtype=np.uint8)
-    parts = [_plain(count)]
-    for column, encode in zip(columns, encoders, strict=True):
-        parts.append(encode(batch.column(column.name)))
-    joined = pc.binary_join_element_wise(*parts, b"")
+    if not n:
+        return b""
+    pieces = [encode(batch.column(column.name)) for column, encode in zip(columns, encoders, strict=True)]
+    lead = 0
+    while lead < len(pieces) and isinstance(pieces[lead], np.ndarray):
+        lead += 1
+    width = 2 + sum(p.shape[1] for p in pieces[:lead])
+    block = np.empty((n, width), dtype=np.uint8)
+    block[:, :2] = np.frombuffer(len(columns).to_bytes(2, "big"), dtype=np.uint8)
+    at = 2
+    for piece in pieces[:lead]:
+        block[:, at : at + piece.shape[1]] = piece
+        at += piece.shape[1]
+    if lead == len(pieces):
+        return block.tobytes()
+    rest = [_plain(p) if isinstance(p, np.ndarray) else p for p in pieces[lead:]]
+    joined = pc.binary_join_element_wise(_plain(block), *rest, b"")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=n + 1)
-    return joined.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes() if n else b""
+    return joined.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+
+
+def fixed_first(batch: pa.RecordBatch, columns: list[ColumnType], encoders: list[Encoder]) -> list[int]:
+    """Column positions in the order the COPY should list them: those whose fields in ``batch`` (the file's
+    first) are all one width first, so most batches lay out as one matrix."""
+    n = min(batch.num_rows, 4096)
+    sample = batch.slice(0, n)
+    fixed = [isinstance(encode(sample.column(c.name)), np.ndarray) for c, encode in zip(columns, encoders, strict=True)]
+    return sorted(range(len(columns)), key=lambda i: not fixed[i])
 
 
 def _plain(matrix: np.ndarray) -> pa.Array:
     """A (n, w) uint8 matrix as a binary array of its rows, nothing added."""
     n, width = matrix.shape
     offsets = np.arange(n + 1, dtype=np.int32) * width
-    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(matrix.reshape(-1))])
+    data = np.ascontiguousarray(matrix).reshape(-1)
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])

@@ -38,7 +38,7 @@ from psycopg.copy import QueuedLibpqWriter
 from etl.contract import LINEAGE_COLUMNS, Contract
 from etl.db import ledger, statements
 from etl.db.column_fit import check_fits, table_columns
-from etl.db.copy_binary import SIGNATURE, TRAILER, ColumnType, Encoder, copy_rows, encoder_for
+from etl.db.copy_binary import SIGNATURE, TRAILER, ColumnType, Encoder, copy_rows, encoder_for, fixed_first
 from etl.db.errors import install_log_redaction, redacted_database_errors
 from etl.db.ledger import LedgerStatus
 from etl.errors import EtlError
@@ -96,7 +96,8 @@ class CopyTarget:
     encoders: list[Encoder]
 
     @classmethod
-    def of(cls, conn: psycopg.Connection, plan: statements.LoadPlan) -> CopyTarget:
+    def of(cls, conn: psycopg.Connection, plan: statements.LoadPlan, first: pa.RecordBatch) -> CopyTarget:
+        """The COPY's columns, those of one width in the file's first batch first (``fixed_first``)."""
         table = plan.contract.target_table
         found = table_columns(conn, table.schema_, table.name)
         if plan.action:
@@ -106,9 +107,17 @@ class CopyTarget:
             raise LoadError(f"table {table.schema_}.{table.name} lacks column(s) {missing}")
         columns = [found[c] for c in plan.copy_columns]
         try:
-            return cls(columns, [encoder_for(c) for c in columns])
+            encoders = [encoder_for(c) for c in columns]
+            if not set(plan.copy_columns) <= set(first.schema.names):
+                return cls(columns, encoders)  # encode() names the missing columns
+            order = fixed_first(first, columns, encoders)
         except ValueError as exc:
             raise LoadError(str(exc)) from exc
+        return cls([columns[i] for i in order], [encoders[i] for i in order])
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
         missing = sorted(set(c.name for c in self.columns) - set(batch.schema.names))
@@ -194,10 +203,11 @@ def copy_batches(conn: psycopg.Connection, plan: statements.LoadPlan, batches: I
     lineage = file_lineage(first)
     for stmt in statements.lineage_defaults(plan, lineage):
         conn.execute(stmt)
-    target = CopyTarget.of(conn, plan)
+    target = CopyTarget.of(conn, plan, first)
     stopped: list[BaseException] = []
+    copy_in = statements.copy_in(plan, target.names)
     try:
-        with conn.cursor() as cur, cur.copy(statements.copy_in(plan), writer=QueuedLibpqWriter(cur)) as copy:
+        with conn.cursor() as cur, cur.copy(copy_in, writer=QueuedLibpqWriter(cur)) as copy:
             try:
                 copy.write(SIGNATURE)
                 for chunk in copy_chunks(itertools.chain([first], rest), plan, target, counts, lineage):

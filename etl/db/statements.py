@@ -112,9 +112,10 @@ def lineage_defaults(plan: LoadPlan, values: dict[str, object]) -> list[sql.Comp
     ]
 
 
-def copy_in(plan: LoadPlan) -> sql.Composable:
-    """Binary COPY (``copy_binary``): its error context names a line and a column, never a value."""
-    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(plan.temp, _ids(plan.copy_columns))
+def copy_in(plan: LoadPlan, columns: list[str] | None = None) -> sql.Composable:
+    """Binary COPY (``copy_binary``) of ``columns`` (default: ``copy_columns``) in that order: its error context
+    names a line and a column, never a value."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(plan.temp, _ids(columns or plan.copy_columns))
 
 
 def drop_duplicate_keys(plan: LoadPlan) -> sql.Composable:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from etl.db.column_fit import ColumnFitError, check_fits, table_columns
-from etl.db.copy_binary import SIGNATURE, TRAILER, copy_rows, encoder_for
+from etl.db.copy_binary import SIGNATURE, TRAILER, copy_rows, encoder_for, fixed_first
 from etl.db.errors import redacted_database_errors, safe_message
 
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -169,3 +169,27 @@ def test_null_in_a_not_null_column_would_quote_the_row_so_it_is_checked_first(co
         conn.execute("INSERT INTO public.everything (s, n) VALUES (%s, NULL)", (CARD[:12],))
     assert CARD[:12] in (caught.value.diag.message_detail or "")  # "Failing row contains (...)"
     assert CARD[:12] not in safe_message(caught.value)
+
+
+def test_columns_of_one_width_go_first_and_any_later_batch_still_fits(conn: psycopg.Connection) -> None:
+    """The COPY lists the columns that are one width in the first batch first (one matrix per batch); a later
+    batch where those columns are ragged (NULLs, other lengths) takes the per-row join and is stored the same."""
+    conn.execute(TABLE)
+    columns = list(table_columns(conn, "public", "everything").values())
+    encoders = [encoder_for(c) for c in columns]
+    uniform = batch_of_edges(6).set_column(0, "s", pa.array(["abcd"] * 6)).set_column(1, "t", pa.array(["xy"] * 6))
+    uniform = uniform.set_column(10, "n", pa.array(["n"] * 6))
+    order = fixed_first(uniform, columns, encoders)
+    assert [columns[i].name for i in order][:2] == ["s", "t"]
+    ragged = batch_of_edges(6)  # s and t: NULLs and several lengths
+    ordered = [columns[i] for i in order]
+    coders = [encoders[i] for i in order]
+    names = ", ".join(c.name for c in ordered)
+    with conn.cursor() as cur, cur.copy(f"COPY public.everything ({names}) FROM STDIN (FORMAT binary)") as copy:
+        copy.write(SIGNATURE)
+        copy.write(copy_rows(uniform, ordered, coders))
+        copy.write(copy_rows(ragged, ordered, coders))
+        copy.write(TRAILER)
+    stored = [list(r) for r in conn.execute("SELECT * FROM public.everything ORDER BY ctid").fetchall()]
+    expected = [list(r.values()) for r in uniform.to_pylist() + ragged.to_pylist()]
+    assert stored == expected
