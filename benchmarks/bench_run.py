@@ -80,7 +80,12 @@ def typed_floors(url: str, rows_csv: Path) -> tuple[float, float]:
     )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE UNLOGGED TABLE public.floor_typed (LIKE fintech.transactions)")
-        conn.execute("CREATE TABLE public.floor_target (LIKE fintech.transactions INCLUDING ALL)")
+        (options,) = conn.execute(
+            "SELECT coalesce(array_to_string(reloptions, ', '), '') FROM pg_class "
+            "WHERE oid = 'fintech.transactions'::regclass"
+        ).fetchone()
+        storage = f" WITH ({options})" if options else ""  # the target's own fillfactor: same pages to write
+        conn.execute(f"CREATE TABLE public.floor_target (LIKE fintech.transactions INCLUDING ALL){storage}")
         conn.execute("CHECKPOINT")
     unindexed = psql_copy(url, "public.floor_typed", rows_csv, "FORMAT csv")
     target = psql_copy(url, "public.floor_target", rows_csv, "FORMAT csv")
