@@ -97,7 +97,8 @@ def typed_floors(url: str, rows_csv: Path) -> tuple[float, float]:
 
 
 def etl_run(env_extra: dict[str, str], home: Path, dat: Path) -> tuple[float, int, str]:
-    env = {**os.environ, **env_extra, "ETL_HOME": str(home), "ETL_PAN_KEY": "benchmark-key"}
+    env = {k: v for k, v in os.environ.items() if k != "ETL_DATABASE_URL"}  # none: the embedded server
+    env.update({**env_extra, "ETL_HOME": str(home), "ETL_PAN_KEY": "benchmark-key"})
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "etl", "run", "--json", str(dat)]
     started = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -148,7 +149,7 @@ class Embedded:
 
         home.mkdir(parents=True, exist_ok=True)
         os.chmod(home, 0o755)
-        return embedded.server_uri(home), {"ETL_DATABASE_URL": ""}
+        return embedded.server_uri(home), {}
 
     def release(self, home: Path) -> None:
         from etl.db import embedded
