@@ -27,12 +27,12 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from psycopg import sql
 
 from etl.contract import load_contract
 from etl.db import load as loader
 from etl.db import migrate, statements
-from etl.db.copy_csv import csv_bytes
 from etl.schema import stage_schema
 from tests import pg
 
@@ -125,7 +125,7 @@ def psql_floor(url: str, table: pa.Table, workdir: Path) -> float:
     """``psql \\copy`` of the same rows (CSV) into an UNLOGGED table without indexes."""
     path = workdir / "rows.csv"
     columns = table.schema.names
-    path.write_bytes(b"".join(csv_bytes(b, columns) for b in table.to_batches(BATCH_ROWS)))
+    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False))  # what psql reads (CSV)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS floor_copy")
         conn.execute("CREATE UNLOGGED TABLE floor_copy (LIKE fintech.transactions)")

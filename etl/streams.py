@@ -27,20 +27,24 @@ def prefetched(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
     slots: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        """Hand ``item`` over unless the consumer stopped (it then never takes it: never block on it)."""
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(batch):
                     return
-            slots.put(done)
+            put(done)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            slots.put(exc)
+            put(exc)
 
     worker = threading.Thread(target=produce, name="dat-reader", daemon=True)
     worker.start()

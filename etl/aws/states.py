@@ -19,6 +19,7 @@ from typing import Any
 
 from etl.aws.events import s3_objects
 from etl.config import get_settings
+from etl.core.validate import Report
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
 from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key
@@ -220,16 +221,7 @@ def load_file(payload: Payload) -> Payload:
         validation = _validation(ctx, ref, payload)
         result = steps.load(ctx, ref, validation)
         warnings = drift_warnings.for_loaded_file(ctx, ref.feed, validation.report.business_date)
-    return {
-        "status": str(result.status),
-        "rows_in": result.rows_in,
-        "inserted": result.inserted,
-        "updated": result.updated,
-        "deleted": result.deleted,
-        "unchanged": result.unchanged,
-        "rejected": validation.report.rows_rejected,
-        "warnings": warnings,
-    }
+    return {"status": str(result.status), **result.counts.notification(), "warnings": warnings}
 
 
 def move_file(payload: Payload) -> Payload:
@@ -272,7 +264,7 @@ def notify(payload: Payload) -> Payload:
     validation = state.get("validation") or {}
     load = dict(state.get("load") or {})
     warnings = load.pop("warnings", None)
-    rows = load or ({"rows_in": validation["row_count"]} if "row_count" in validation else None)
+    rows = load or _validation_rows(status, validation)
     moved = state.get("moved")
     errors = [text for text in (error_text(state.get("error")), error_text(state.get("move_error"))) if text]
     message = build_message(
@@ -288,6 +280,15 @@ def notify(payload: Payload) -> Payload:
         warnings=warnings,
     )
     return {"message_id": publish(message, topic_arn=get_settings().sns_topic_arn)}
+
+
+def _validation_rows(status: str, validation: Payload) -> dict[str, int] | None:
+    """A notification's rows without a load: a SKIPPED file's records all skipped (or rejected), else the count."""
+    if "row_count" not in validation:
+        return None
+    if status == "SKIPPED" and "report" in validation:
+        return steps.skipped_counts(Report.model_validate(validation["report"])).notification()
+    return {"rows_in": validation["row_count"]}
 
 
 def error_text(error: Payload | None) -> str | None:

@@ -130,6 +130,9 @@ LEDGER_COLUMNS = (
     ("rows_updated", "upd"),
     ("rows_deleted", "del"),
     ("rows_unchanged", "same"),
+    ("rows_not_found", "absent"),  # deletes of keys the table lacks
+    ("rows_superseded", "sup"),
+    ("rows_skipped", "skip"),
     ("rows_rejected", "rej"),
     ("finished_at", "finished"),
     ("error", "error"),

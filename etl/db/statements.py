@@ -1,7 +1,7 @@
 """The loader's SQL, composed from a contract with every identifier quoted (``psycopg.sql.Identifier``).
 
-Pure: contract in, composed statements out; ``load.py`` runs them. The strategy (see ``load.py``): COPY
-into a temp table, drop in-file duplicate keys (last row wins), UPDATE existing keys whose data changed,
+Pure: contract in, composed statements out; ``load.py`` runs them. The strategy (see ``load.py``): binary
+COPY into a temp table, drop in-file duplicate keys (last row wins), UPDATE existing keys whose data changed,
 INSERT keys the target lacks, DELETE keys whose action says so.
 """
 
@@ -88,8 +88,11 @@ def _action_in(plan: LoadPlan, alias: str, codes: tuple[str, ...]) -> sql.Compos
 
 
 def create_temp(plan: LoadPlan) -> list[sql.Composable]:
+    """The temp table: the target's columns and types, but none of its constraints (CREATE ... AS ... WITH NO
+    DATA), so no COPY into it can fail with a "Failing row contains (...)" report; the loader checks NOT NULL
+    and sizes itself before sending a batch (``column_fit``)."""
     stmts: list[sql.Composable] = [
-        sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(plan.temp, plan.target)
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM {} WITH NO DATA").format(plan.temp, plan.target)
     ]
     if plan.action:
         stmts.append(sql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(plan.temp, sql.Identifier(plan.action)))
@@ -109,9 +112,10 @@ def lineage_defaults(plan: LoadPlan, values: dict[str, object]) -> list[sql.Comp
     ]
 
 
-def copy_in(plan: LoadPlan) -> sql.Composable:
-    """CSV COPY: unquoted empty field = NULL, quoted "" = empty string (pyarrow writes exactly that)."""
-    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '')").format(plan.temp, _ids(plan.copy_columns))
+def copy_in(plan: LoadPlan, columns: list[str] | None = None) -> sql.Composable:
+    """Binary COPY (``copy_binary``) of ``columns`` (default: ``copy_columns``) in that order: its error context
+    names a line and a column, never a value."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(plan.temp, _ids(columns or plan.copy_columns))
 
 
 def drop_duplicate_keys(plan: LoadPlan) -> sql.Composable:

@@ -79,16 +79,10 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
             outcome.stage_uri, result = loaded
             if result.status is LedgerStatus.SKIPPED:  # another run loaded the same content meanwhile
                 outcome.status = "SKIPPED"
+                outcome.rows = result.counts.notification()
                 outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
             else:
-                outcome.rows = {
-                    "rows_in": result.rows_in,
-                    "inserted": result.inserted,
-                    "updated": result.updated,
-                    "deleted": result.deleted,
-                    "unchanged": result.unchanged,
-                    "rejected": report.rows_rejected,
-                }
+                outcome.rows = result.counts.notification()
                 outcome.warnings = drift_warnings.for_loaded_file(ctx, ref.feed, report.business_date)
                 say("archive")
                 outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
@@ -116,7 +110,7 @@ def _skip(ctx: Context, ref: steps.FileRef, validation: steps.Validation, outcom
     say("skip duplicate")
     steps.record_outcome(ctx, ref, validation, LedgerStatus.SKIPPED)
     outcome.status = "SKIPPED"
-    outcome.rows = {"rows_in": validation.report.row_count}
+    outcome.rows = steps.skipped_counts(validation.report).notification()
     outcome.location = steps.finish(ctx, ref, "archive", validation.report.business_date)
 
 

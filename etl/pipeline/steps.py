@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -26,7 +26,7 @@ from etl.core.parse import open_dat
 from etl.core.transform import Lineage, transform_batches
 from etl.core.validate import Report, Validator, validate_stream
 from etl.db import ledger
-from etl.db.ledger import LedgerStatus
+from etl.db.ledger import LedgerStatus, RowCounts
 from etl.db.load import LoadResult
 from etl.db.load import load as load_batches
 from etl.io.stage import stage_key, write_stage
@@ -195,6 +195,7 @@ def load(
         business_date=report.business_date,
         execution_name=validation.execution_name,
         rows_rejected=report.rows_rejected,
+        file_rows=report.row_count,
         unique_keys="R005" not in report.errors,
     )
 
@@ -232,6 +233,17 @@ class _NotLoadable(Exception):
     """The one-pass load found the file invalid, or with rejected records to leave out: roll it back."""
 
 
+def _found_anything(validator: Validator, reader: object) -> bool:
+    """Whether the pass has met any finding yet (a record rule, or a structural problem of the parser).
+
+    Checked after each batch's own checks and before the batch goes on to the transform and the COPY: the
+    database never receives a value the validator has not passed, so no server error (and no server log
+    line) can ever quote one. The first finding stops the pass; the step-by-step path then validates the
+    whole file for its report (REJECTED), or leaves tolerated rejects out.
+    """
+    return bool(validator.findings.counts) or bool(getattr(reader, "problems", None))
+
+
 Loaded = tuple[str | None, LoadResult]  # (stage URI, load result)
 
 
@@ -266,7 +278,10 @@ def validate_stage_and_load(
         validator = Validator(contract, ref.name)
         with ctx.read_raw(ref.key) as stream:
             reader = open_dat(stream, contract, block_size=size)
-            yield from validator.checked(reader)
+            for batch in validator.checked(reader):
+                if _found_anything(validator, reader):  # a batch reaches the COPY only once it passed
+                    raise _NotLoadable
+                yield batch
         report = validator.finish(reader, lambda: ctx.read_raw(ref.key), size)
         write_report(ctx, ref, report)
         verdict.append(Validation(report, False, name))
@@ -298,8 +313,26 @@ def validate_stage_and_load(
     finally:
         batches.close()
     if not verdict:  # content loaded by another run meanwhile (a SKIPPED row is written): still report on it
-        return validate(ctx, ref, execution_name=name), (None, result)
+        validation = validate(ctx, ref, execution_name=name)
+        result = _skipped_counts(ctx, result, validation.report)
+        return validation, (None, result)
     return verdict[0], ((written[0] if written else None), result)
+
+
+def _skipped_counts(ctx: Context, result: LoadResult, report: Report) -> LoadResult:
+    """A SKIPPED load written before the file was read: its ledger row and result get the file's rows."""
+    if result.status is not LedgerStatus.SKIPPED or result.ledger_id is None:
+        return result
+    counts = skipped_counts(report)
+    ledger.set_counts(ctx.conn, result.ledger_id, counts)
+    return replace(result, rows_in=counts.rows_in, skipped=counts.skipped, rejected=counts.rejected)
+
+
+def skipped_counts(report: Report) -> RowCounts:
+    """Every record of a SKIPPED file: rejected ones (under the threshold) as rejected, the rest skipped."""
+    return RowCounts(
+        rows_in=report.row_count, skipped=report.row_count - report.rows_rejected, rejected=report.rows_rejected
+    )
 
 
 # --- archive / error ---------------------------------------------------------------------------------------
@@ -337,7 +370,7 @@ def record_outcome(
                 business_date=report.business_date,
                 status=status,
                 execution_name=validation.execution_name,
-                rows_in=report.row_count,
+                counts=skipped_counts(report),
             )
         return
     ledger.record_rejected(

@@ -59,16 +59,18 @@ def test_day_two_updates_deletes_and_unchanged_are_exact(conn: psycopg.Connectio
         txn("T3", "A", **DAY2_LINEAGE),  # the same with an add
         txn("T4", "D", day=2),  # deleted
         txn("T5", "A", day=2, amount="7.00"),  # new -> inserted
-        txn("T9", "D", day=2),  # delete of an unknown key counts nothing
+        txn("T9", "D", day=2),  # delete of an unknown key: not found
     ]
     result = run(conn, transactions, day2, "day2", day=2)
-    assert (result.rows_in, result.inserted, result.updated, result.deleted, result.unchanged) == (
+    assert (result.rows_in, result.inserted, result.updated, result.deleted, result.unchanged, result.not_found) == (
         6,
         1,
         1,
         1,
         2,
+        1,
     )
+    assert result.counts.accounted
     stored = {r["transaction_id"]: r for r in table_rows(conn, transactions)}
     assert sorted(stored) == ["T1", "T2", "T3", "T5"]
     assert (stored["T1"]["amount"], stored["T1"]["signed_amount"], stored["T1"]["status"]) == (
@@ -86,9 +88,13 @@ def test_same_file_again_is_skipped_and_changes_nothing(conn: psycopg.Connection
     before = table_rows(conn, transactions)
     again = run(conn, transactions, [txn("T1", amount="1.00"), txn("T3")], "day1")
     assert again.status is LedgerStatus.SKIPPED and again.inserted == again.updated == 0
+    assert (again.rows_in, again.skipped) == (0, 0)  # not told the file's size: nothing read, nothing counted
+    told = run(conn, transactions, [txn("T1")], "day1", file_rows=7, rows_rejected=2)
+    assert (told.status, told.rows_in, told.skipped, told.rejected) == (LedgerStatus.SKIPPED, 7, 5, 2)
+    assert ledger.RowCounts.of_ledger(ledger.ledger_rows(conn, 1)[0]) == told.counts
     assert table_rows(conn, transactions) == before
     assert ledger.already_loaded(conn, load_kwargs("day1")["sha256"])
-    assert [r["status"] for r in ledger.ledger_rows(conn, 10)] == ["SKIPPED", "LOADED"]
+    assert [r["status"] for r in ledger.ledger_rows(conn, 10)] == ["SKIPPED", "SKIPPED", "LOADED"]
 
 
 def test_ledger_row_records_the_counts(conn: psycopg.Connection, transactions: Contract) -> None:
@@ -103,6 +109,7 @@ def test_ledger_row_records_the_counts(conn: psycopg.Connection, transactions: C
             "rows_in",
             "rows_inserted",
             "rows_deleted",
+            "rows_not_found",
             "rows_rejected",
             "execution_name",
         )
@@ -110,12 +117,14 @@ def test_ledger_row_records_the_counts(conn: psycopg.Connection, transactions: C
         "feed": "transactions",
         "file_name": "day1.dat",
         "status": "LOADED",
-        "rows_in": 2,
+        "rows_in": 5,  # every record of the file: 2 loaded, 3 rejected under the threshold
         "rows_inserted": 1,
         "rows_deleted": 0,
+        "rows_not_found": 1,  # T2's delete: no such key
         "rows_rejected": 3,
         "execution_name": "exec-1",
     }
+    assert ledger.RowCounts.of_ledger(row).accounted
     assert row["finished_at"] >= row["started_at"]
 
 
@@ -198,13 +207,15 @@ def test_repeated_keys_in_a_file_last_row_wins(conn: psycopg.Connection, transac
     result = run(conn, transactions, rows, "day2", day=2)
     stored = {r["transaction_id"]: r["amount"] for r in table_rows(conn, transactions)}
     assert stored == {"K1": Decimal("2.00"), "K2": Decimal("3.00")}
-    assert (result.rows_in, result.inserted, result.updated, result.deleted, result.unchanged) == (
+    assert (result.rows_in, result.inserted, result.updated, result.deleted, result.unchanged, result.superseded) == (
         6,
         2,
         0,
         1,
         0,
+        3,  # K1's first row, K2's delete, OLD's update: each followed by a later row of its key
     )
+    assert result.counts.accounted
 
 
 def test_unique_keys_flag_trusts_the_caller_but_fails_safely(conn: psycopg.Connection, transactions: Contract) -> None:

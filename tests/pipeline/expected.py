@@ -168,11 +168,22 @@ def _account(line: str, pan_key: bytes, lineage: dict[str, Any]) -> Record:
 
 @dataclass
 class Counts:
+    """What happened to each record of a file; ``accounted``: every record lands in exactly one count."""
+
     rows_in: int = 0
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    not_found: int = 0  # a delete of a key the table does not hold
+    superseded: int = 0  # an earlier record of a key that comes again later in the file
+    skipped: int = 0  # records of a file whose content was loaded before
+    rejected: int = 0
+
+    @property
+    def accounted(self) -> bool:
+        parts = (self.inserted, self.updated, self.deleted, self.unchanged)
+        return self.rows_in == sum(parts) + self.not_found + self.superseded + self.skipped + self.rejected
 
 
 @dataclass
@@ -188,7 +199,8 @@ class Table:
         latest: dict[tuple[Any, ...], Record] = {}
         for record in records(path, pan_key):  # the last record of a key wins
             counts.rows_in += 1
-            latest.pop(record.key, None)
+            if latest.pop(record.key, None) is not None:
+                counts.superseded += 1
             latest[record.key] = record
         data = DATA[self.feed]
         for key, record in latest.items():
@@ -197,6 +209,8 @@ class Table:
                 if old is not None:
                     counts.deleted += 1
                     del self.rows[key]
+                else:
+                    counts.not_found += 1
             elif old is None:
                 counts.inserted += 1
                 self.rows[key] = record.values
@@ -206,6 +220,11 @@ class Table:
             else:
                 counts.unchanged += 1
         return counts
+
+    def skip(self, path: Path, pan_key: bytes) -> Counts:
+        """A file whose content was already loaded: nothing changes, every record is skipped."""
+        total = sum(1 for _ in records(path, pan_key))
+        return Counts(rows_in=total, skipped=total)
 
 
 def card_numbers(path: Path) -> set[str]:

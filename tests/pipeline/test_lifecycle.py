@@ -31,7 +31,10 @@ def assert_table(pipeline: Pipeline, expected: Table) -> None:
 
 
 def ledger_counts(row: dict) -> Counts:
-    return Counts(row["rows_in"], row["rows_inserted"], row["rows_updated"], row["rows_deleted"], row["rows_unchanged"])
+    """A ledger row's counts (``rows_in``, then ``rows_<count>``), checked to account for every record."""
+    counts = Counts(**{name: row[name if name == "rows_in" else f"rows_{name}"] for name in vars(Counts())})
+    assert counts.accounted, counts
+    return counts
 
 
 @pytest.mark.parametrize("pipeline", ["superuser", "etl-role"], indirect=True)
@@ -61,7 +64,7 @@ def test_day_one_loads_both_feeds(pipeline: Pipeline) -> None:
         assert counts.inserted and counts.rows_in == ROWS
         assert ledger_counts(row) == counts
         assert (row["business_date"], row["execution_name"], row["rows_rejected"]) == (DAY1, name, 0)
-        assert message["rows"] == {**vars(counts), "rejected": 0}
+        assert message["rows"] == vars(counts)
         assert_table(pipeline, table)
 
         archived = pipeline.zone("archive") / feed / "2024-03-01" / path.name
@@ -149,6 +152,9 @@ def test_same_file_again_is_skipped_and_changes_nothing(pipeline: Pipeline) -> N
     assert [r["status"] for r in pipeline.ledger()] == ["LOADED", "SKIPPED"]
     skipped = pipeline.ledger()[1]
     assert skipped["sha256"] == pipeline.ledger()[0]["sha256"] and skipped["rows_inserted"] == 0
+    expected_skip = Table("transactions").skip(path, pipeline.pan_key)
+    assert ledger_counts(skipped) == expected_skip and expected_skip.rows_in == ROWS  # every record: skipped
+    assert message["rows"] == vars(expected_skip)
     assert pipeline.files("archive") == [
         "transactions/2024-03-01/transactions_20240301.1.dat",
         "transactions/2024-03-01/transactions_20240301.1.dat.report.json",
@@ -242,7 +248,8 @@ def test_run_file_api_returns_the_outcome_and_prints_the_notification(
         second = run_file(ctx, path)
     assert steps_seen == ["landing → raw", "validate → transform → stage + load", "archive", "notify"]
     assert (first.status, first.ok, second.status, second.ok) == ("SUCCESS", True, "SKIPPED", True)
-    assert first.rows == {"rows_in": 300, "inserted": 300, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0}
+    assert first.rows == {**vars(Counts()), "rows_in": 300, "inserted": 300}
+    assert second.rows == {**vars(Counts()), "rows_in": 300, "skipped": 300}
     assert first.stage_uri == str(
         pipeline.zone("stage") / "account_summary/business_date=2024-03-01/account_summary_20240301.parquet"
     )
