@@ -193,6 +193,10 @@ def install(target: Path, wheels: Path, package: Path, lock: Path = LAMBDA_LOCK)
     pip("install", "--no-deps", "--no-index", "--no-compile", "--find-links", str(wheels), "--require-hashes",
         "-r", str(lock), *PLATFORM_OPTIONS, "--target", str(target))  # fmt: skip
     pip("install", "--no-deps", "--no-index", "--no-compile", str(package), "--target", str(target))
+    for record in target.glob("*.dist-info/direct_url.json"):  # the build folder's path: not reproducible
+        listing = record.with_name("RECORD")
+        listing.write_text("".join(line for line in listing.read_text().splitlines(True) if "direct_url" not in line))
+        record.unlink()
 
 
 def prune(root: Path, patterns: Iterable[str] = LAYER_PRUNE) -> int:
