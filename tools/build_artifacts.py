@@ -9,7 +9,7 @@ for Glue; ``python -m tools.lock`` writes them), so the same bytes run on both s
 
 - ``lambda.zip``   the thin handlers of ``lambda/`` (one zip, one handler module per function);
 - ``layer.zip``    ``python/``: the etl package and its runtime dependencies (no CLI, no embedded database),
-  pyarrow without the parts the code never loads;
+  pyarrow without the parts the code never loads, with bytecode;
 - ``fintech_etl-<version>.gluewheels.zip``  the Glue job's "zip of wheels" (``wheels/*.whl`` and
   ``wheels/requirements.txt``), installed by Glue with ``--no-index``: no package index at run time;
 - ``transform_job.py`` (the Glue script), ``state_machine.yml`` (the definition as uploaded), the etl wheel;
@@ -26,9 +26,11 @@ Zips are reproducible: sorted entries, fixed timestamps and modes.
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import json
 import os
+import py_compile
 import re
 import shutil
 import subprocess
@@ -212,6 +214,20 @@ def prune(root: Path, patterns: Iterable[str] = LAYER_PRUNE) -> int:
     return removed
 
 
+def compile_bytecode(root: Path, deployed_at: str) -> None:
+    """Unchecked-hash ``.pyc`` beside every module: Lambda's file system is read-only, so without them every
+    cold start compiles all of pyarrow's, pydantic's and botocore's Python again (measured here: importing
+    the handlers took 10.7-11.2 s without, 2.7-2.8 s with). Unchecked-hash pycs do not depend on file dates,
+    and ``ddir`` records the deployed path, so the bytes are reproducible and tracebacks name /opt/python."""
+    if sys.version_info[:2] != (3, 11):
+        raise BuildError(f"build with Python 3.11 (the Lambda and Glue runtime), not {sys.version.split()[0]}")
+    ok = compileall.compile_dir(
+        root, quiet=2, ddir=deployed_at, workers=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
+    if not ok:
+        raise BuildError(f"compiling the layer's Python failed under {root}")
+
+
 # --- template.yml and parameter.json ------------------------------------------------------------------------
 
 
@@ -307,6 +323,7 @@ def build(out: Path = DEFAULT_OUT, limit: int = LAMBDA_UNZIPPED_LIMIT) -> dict[s
         layer = Path(tmp) / "layer" / "python"
         install(layer, locked_wheels(LAMBDA_LOCK), package, LAMBDA_LOCK)
         pruned = prune(layer)
+        compile_bytecode(layer, "/opt/python")
         write_zip(out / "layer.zip", tree_entries(layer.parent))
     write_zip(out / "lambda.zip", [(p.name, p) for p in (ROOT / "lambda").glob("*.py")])
     glue_wheels = [*sorted(locked_wheels(RUNTIME_LOCK).glob("*.whl")), package]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.slow
 HANDLERS = sorted(p.stem for p in (ROOT / "lambda").glob("*.py"))
 LEFT_OUT = {"pgserver", "typer", "rich", "pygments", "click", "pyspark"}
 SAMPLE = ROOT / "data" / "samples" / "transactions_20240301.dat"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 
 def test_every_function_fits_lambda_limit_with_its_layers(built: Built) -> None:
@@ -100,6 +102,14 @@ def test_every_handler_imports_from_the_artifacts_alone(built: Built) -> None:
     assert path.startswith(str(built.layer)) and version == ba.lock_pins()["botocore"]
     for left_out in LEFT_OUT:
         assert not (built.layer / left_out).exists(), left_out
+    # bytecode for a read-only /opt: every module the handlers load from the layer has its .pyc
+    missing = [
+        f
+        for f in report["files"].values()
+        if f and f.startswith(str(built.layer)) and f.endswith(".py")
+        and not (Path(f).parent / "__pycache__" / f"{Path(f).stem}.cpython-311.pyc").exists()
+    ]  # fmt: skip
+    assert missing == []
 
 
 RUN_HANDLER = """
@@ -135,8 +145,7 @@ def test_validation_and_transform_handlers_run_from_the_artifacts(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, **CREDENTIALS)
     zones = {zone: f"etl-{zone}" for zone in ("landing", "raw", "stage", "archive", "error")}
     for bucket in zones.values():
         s3.create_bucket(Bucket=bucket)
@@ -195,8 +204,11 @@ def spark_only(tmp_path: Path) -> Path:
     return folder
 
 
-def test_glue_job_installs_without_an_index_and_imports_next_to_spark(built: Built, tmp_path: Path) -> None:
-    """What Glue does with ``--additional-python-modules <zip> --python-modules-installer-option --no-index``."""
+def test_glue_job_installs_without_an_index_and_runs_next_to_spark(
+    built: Built, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """What Glue does with ``--additional-python-modules <zip> --python-modules-installer-option --no-index``,
+    then the job's script on a sample file: local Spark 3.5.4, the PAN key from Secrets Manager over HTTP."""
     site = tmp_path / "glue-site"
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-compile", "--find-links",
@@ -223,3 +235,27 @@ def test_glue_job_installs_without_an_index_and_imports_next_to_spark(built: Bui
     assert outside == {}
     assert {"etl", "pyspark", "pyarrow"} <= {n.split(".")[0] for n in report["files"]}
     assert sysconfig.get_python_version() == "3.11"  # Glue 5.0's Python
+
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_endpoint, **CREDENTIALS)
+    secrets.create_secret(Name="etl/pan-key", SecretString="glue-artifact-key")
+    argv = ["transform_job.py", "--feed", "transactions", "--source_uri", str(SAMPLE), "--stage_uri",
+            str(tmp_path / "stage"), "--business_date", "20240301", "--execution_name", "glue-artifacts",
+            "--pan_key_secret_id", "etl/pan-key", "--error_uri", "s3://unused"]  # fmt: skip
+    java = shutil.which("java")
+    assert java, "Java 17 is required for the Glue job's Spark"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "JAVA_HOME": os.environ.get("JAVA_HOME") or str(Path(java).resolve().parent.parent),
+        "ETL_SPARK_MASTER": "local[1]",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        **{f"AWS_{k.upper()}": v for k, v in CREDENTIALS.items() if k != "region_name"},
+        "AWS_DEFAULT_REGION": CREDENTIALS["region_name"],
+    }
+    run = clean_python([script_dir, site, spark], f"import transform_job; transform_job.main({argv!r})", env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    rows = SAMPLE.read_bytes().count(b"\nD|")
+    assert result["rows"] == rows
+    table = pq.read_table(result["stage_file"], partitioning=None)
+    assert table.num_rows == rows and set(table.column("execution_name").to_pylist()) == {"glue-artifacts"}
