@@ -249,7 +249,7 @@ def test_glue_job_installs_without_an_index_and_runs_next_to_spark(
         "JAVA_HOME": os.environ.get("JAVA_HOME") or str(Path(java).resolve().parent.parent),
         "ETL_SPARK_MASTER": "local[1]",
         "AWS_ENDPOINT_URL": moto_endpoint,
-        **{f"AWS_{k.upper()}": v for k, v in CREDENTIALS.items() if k != "region_name"},
+        **{k.upper(): v for k, v in CREDENTIALS.items() if k != "region_name"},
         "AWS_DEFAULT_REGION": CREDENTIALS["region_name"],
     }
     run = clean_python([script_dir, site, spark], f"import transform_job; transform_job.main({argv!r})", env=env)
