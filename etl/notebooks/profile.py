@@ -105,7 +105,7 @@ def _raw_extremes(spec: FieldSpec, values: pa.Array, ok: np.ndarray) -> tuple[st
         return None, None
     kept = values.filter(pa.array(ok))
     if spec.type in (FieldType.integer, FieldType.decimal):
-        low, high = (int(v) for v in pc.min_max(pc.cast(kept, pa.int64())).values())
+        low, high = (v.as_py() for v in pc.min_max(pc.cast(kept, pa.int64())).values())
         scale = spec.implied_decimals
         return str(Decimal(low).scaleb(-scale)), str(Decimal(high).scaleb(-scale))
     extremes = pc.min_max(kept)

@@ -99,7 +99,8 @@ def test_failed_write_leaves_previous_file(tmp_path: Path) -> None:
 def test_empty_day_has_every_column(tmp_path: Path, contract) -> None:
     stage = str(tmp_path / "stage")
     uri = write_stage(stage, contract, DAY1, "empty", [])
-    assert pq.read_table(uri).schema == parquet_schema(contract)
+    # the file itself (pq.read_table would add the business_date= folder as a column on pyarrow <= 20)
+    assert pq.ParquetFile(uri).schema_arrow == parquet_schema(contract)
     table = read_stage(stage, contract)
     assert table.num_rows == 0 and table.schema == stage_schema(contract)
     assert read_stage(str(tmp_path / "nothing"), contract).schema == stage_schema(contract)

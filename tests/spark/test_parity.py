@@ -46,7 +46,8 @@ def pyarrow_engine(path: Path, feed: str) -> pa.Table:
 def spark_engine(spark, path: Path, feed: str, stage_dir: Path) -> pa.Table:
     contract = load_contract(feed)
     df = transform_file(spark, str(path), contract, lineage(path.name), PAN_KEY)
-    return pq.read_table(write_stage(df, str(stage_dir), contract, BUSINESS_DATE, path.stem))
+    # the file itself: pyarrow <= 20 would add its business_date= folder as a partition column
+    return pq.read_table(write_stage(df, str(stage_dir), contract, BUSINESS_DATE, path.stem), partitioning=None)
 
 
 def sorted_rows(table: pa.Table, key: list[str]) -> list[dict]:
