@@ -181,7 +181,7 @@ def test_a_lone_cr_inside_a_record_cuts_it_in_two(tmp_path):
 
 def test_junk_of_every_kind_at_once_keeps_exact_counts(tmp_path):
     junk = b"\n" + b"X\n" + b"D\n" + b"\r\n" + b"|||\n"
-    path, first = _junk_file(tmp_path, "transactions", junk)
+    path, _ = _junk_file(tmp_path, "transactions", junk)
     report = validate_file(path, block_size=4096)
     assert report.errors["S004"].count == 4 * JUNK_COPIES
     assert report.errors["S005"].count == JUNK_COPIES
