@@ -1,4 +1,4 @@
-"""The validation rule catalogue (DESIGN.md section 4): ids, meanings and which ones reject a file."""
+"""The validation rule catalogue (docs/design.md §4): ids, meanings and which ones reject a file."""
 
 from __future__ import annotations
 

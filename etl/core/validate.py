@@ -1,4 +1,4 @@
-"""File validation (DESIGN.md section 4): one streaming pass, a JSON-serialisable report.
+"""File validation (docs/design.md §4): one streaming pass, a JSON-serialisable report.
 
 The report never carries a field value, so it can never leak a card number: only rule ids, counts, the first
 line numbers, and PII-free messages (header/trailer values and totals, which are not personal data).

@@ -1,4 +1,4 @@
-"""Corruptions that break exactly one validation rule of DESIGN section 4 (all but F004).
+"""Corruptions that break exactly one validation rule of docs/design.md §4 (all but F004).
 
 Each rule changes the valid file in one place and keeps everything else consistent: the trailer count and
 control total are recomputed after any edit of detail lines (only T001/T002 break them on purpose); record
