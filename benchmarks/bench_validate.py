@@ -10,8 +10,9 @@ interpreter start-up and imports) is reported too. Goals: >= 1,000,000 rows/s on
 10,000,000-row file under 512 MiB peak.
 
 ``--case junk`` validates files made of structural errors only, each of which the validator must count
-exactly while keeping only a few line numbers: 2M one-byte unknown records (4 MB), 4M blank lines (4 MB),
-2M detail records with one field (4 MB) and 1M lines of delimiters only. Their cost should be that of a
+exactly while keeping only a few line numbers: 2M one-byte unknown records (4 MB), 4M blank lines (4 MB) and
+40M (40 MB: the peak must not grow with them), 2M detail records with one field (4 MB) and 1M lines of
+delimiters only. Their cost should be that of a
 valid file of the same size, and their memory that of a tiny file plus a few blocks (``--case tiny`` gives
 the baseline: interpreter, imports and one small file).
 """
@@ -38,6 +39,7 @@ DETAIL = b"D|TX1|123456789012|4111111111111111|20240301101112|20240301|000000012
 JUNK = {
     "unknown": (b"X\n" * 2_000_000, "S004", 2_000_000),
     "blank": (DETAIL + b"\n" * 4_000_000 + DETAIL.replace(b"TX1", b"TX2"), "S004", 4_000_000),
+    "blank x10": (DETAIL + b"\n" * 40_000_000 + DETAIL.replace(b"TX1", b"TX2"), "S004", 40_000_000),
     "short": (b"D\n" * 2_000_000, "S005", 2_000_000),
     "delimiters": ((b"|" * 13 + b"\n") * 1_000_000, "S004", 1_000_000),
 }
@@ -46,7 +48,7 @@ JUNK = {
 def junk_file(name: str, out: Path) -> tuple[Path, str, int]:
     """A transactions file whose body is junk of one kind; the rule it breaks and how many times."""
     body, rule, count = JUNK[name]
-    path = out / name / "transactions_20240301.dat"
+    path = out / name.replace(" ", "") / "transactions_20240301.dat"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(HEADER + body + b"T|0|0\n")
     return path, rule, count

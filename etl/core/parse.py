@@ -16,6 +16,7 @@ inside a field that one engine sees and the other does not.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -440,9 +441,12 @@ def _slice(lines: pa.StringArray, spec: FieldSpec) -> pa.Array:
     return pc.utf8_slice_codeunits(lines, start - 1, end)
 
 
-def _shown(kind: str | None) -> str:
-    """A record type for a message: short and never more than a few characters of the line."""
-    return repr((kind or "")[:3])
+def _shown(kind: str) -> str:
+    """A record type for a message: shown only when it looks like one (one to three letters), so a report never
+    echoes the text of a line, nor a control character or markup a terminal would act on."""
+    if re.fullmatch(r"[A-Za-z]{1,3}", kind):
+        return repr(kind)
+    return "(empty)" if not kind else "(not a short letter code)"
 
 
 def open_dat(source: str | Path | BinaryIO, contract: Contract, *, block_size: int = DEFAULT_BLOCK_SIZE) -> DatReader:

@@ -116,7 +116,7 @@ def _not_applicable(contract: Contract) -> dict[str, str]:
     if "created_at" not in {f.name for f in contract.header}:
         missing["H004"] = "no header field created_at"
     if "sequence" not in {f.name for f in contract.header} or "(?P<sequence>" not in contract.file_pattern:
-        missing["H005"] = "no sequence in both the header and the file name"
+        missing["H005"] = "it needs a sequence field in the header and a sequence in the file name"
     return missing
 
 

@@ -188,3 +188,21 @@ def test_junk_of_every_kind_at_once_keeps_exact_counts(tmp_path):
     assert report.errors["S004"].lines == [3, 4, 6, 7, 8, 9, 11, 12, 13, 14]
     assert report.errors["S005"].lines == [5 + 5 * k for k in range(10)]
     assert report.row_count == 2 + JUNK_COPIES
+
+
+@pytest.mark.parametrize(
+    ("junk", "message", "hidden"),
+    [
+        (b"X|1\n", "unknown record type 'X'", None),
+        (b"\x1b[2J|x\n", "unknown record type (not a short letter code)", "[2J"),
+        (b"[b]|x\n", "unknown record type (not a short letter code)", "[b]"),
+        (b"4111111111111111|x\n", "unknown record type (not a short letter code)", "4111"),
+        (b"|x\n", "unknown record type (empty)", None),
+    ],
+)
+def test_an_unknown_record_type_is_shown_only_when_it_looks_like_one(tmp_path, junk, message, hidden):
+    path, _ = _junk_file(tmp_path, "transactions", junk, copies=2)
+    report = validate_file(path)
+    assert report.errors["S004"].message == message
+    if hidden:
+        assert hidden not in report.to_json()
