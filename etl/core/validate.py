@@ -1,7 +1,9 @@
 """File validation (docs/design.md §4): one streaming pass, a JSON-serialisable report.
 
-The report never carries a field value, so it can never leak a card number: only rule ids, counts, the first
-line numbers, and PII-free messages (header/trailer values and totals, which are not personal data).
+The report never carries the text of a line, so it can never leak a card number: only rule ids, exact counts,
+the first line numbers, and messages that name a field and what is wrong with it. A header or trailer number
+or date appears only once it has passed its format (digits of bounded width, a real date). Findings are
+tallies (``etl.core.findings``), so a file with millions of bad lines gives a report of the same size.
 """
 
 from __future__ import annotations
