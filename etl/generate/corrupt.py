@@ -10,7 +10,7 @@ Choices, by rule (R-rules edit one or two detail lines of the first chunk; R005 
 F001    header and trailer (count 0, total 0), no detail records
 F002    file name ``<feed>-YYYYMMDD.dat`` (hyphen): matches no feed pattern; content valid
 F003    utf-8 feeds: byte 0xFF inside ``merchant_name`` (optional text); ascii feeds: byte 0xE9 in the
-        header's padding (position 100), which is no field, so no field rule fires
+        header's padding (position 100); F003 stops reading before any field is checked
 S001    header removed
 S002    trailer removed (a file cut cleanly after a detail line)
 S003    a copy of the header inserted in the middle of the detail records
