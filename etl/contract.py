@@ -223,15 +223,18 @@ class Contract(_Model):
             for ref in _references(d):
                 if ref not in names:
                     raise ValueError(f"derived.{d.name}: unknown field {ref!r}")
-        trailer_names = {f.name for f in self.trailer}
+        trailer = {f.name: f for f in self.trailer}
         for check_name, check in (
             ("record_count", self.checks.record_count),
             ("control_total", self.checks.control_total),
         ):
-            if check.trailer_field not in trailer_names:
+            if check.trailer_field not in trailer:
                 raise ValueError(f"checks.{check_name}.trailer_field: unknown field {check.trailer_field!r}")
+            _check_trailer_number(f"checks.{check_name}", trailer[check.trailer_field], check)
             if check.sum_of and check.sum_of not in names:
                 raise ValueError(f"checks.{check_name}.sum_of: unknown field {check.sum_of!r}")
+            if check.sign_field and check.sign_field not in trailer:
+                raise ValueError(f"checks.{check_name}.sign_field: unknown trailer field {check.sign_field!r}")
         return self
 
     def _check_layout(self, part: str, specs: tuple[FieldSpec, ...]) -> None:
@@ -282,6 +285,21 @@ class Contract(_Model):
         from etl.schema import stage_schema
 
         return stage_schema(self)
+
+
+MAX_TRAILER_DIGITS = 38  # Decimal128's precision: a trailer number longer than this is no count or total
+
+
+def _check_trailer_number(where: str, spec: FieldSpec, check: TrailerCheck) -> None:
+    """A trailer count or total is only ever compared once its field passed its format (T003), so the format
+    must make it a plain number of bounded width: typed integer/decimal, at most ``MAX_TRAILER_DIGITS`` wide."""
+    if spec.type not in (FieldType.integer, FieldType.decimal):
+        raise ValueError(f"{where}: trailer field {spec.name!r} must have type integer or decimal")
+    width = spec.width or spec.max_length
+    if width is None or width > MAX_TRAILER_DIGITS:
+        raise ValueError(f"{where}: trailer field {spec.name!r} needs a width of at most {MAX_TRAILER_DIGITS}")
+    if spec.implied_decimals != check.implied_decimals:
+        raise ValueError(f"{where}: trailer field {spec.name!r} implied_decimals differs from the check's")
 
 
 def _references(d: NegateIf | NotEqual | Ratio | BucketDerivation) -> list[str]:

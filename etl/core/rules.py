@@ -1,4 +1,4 @@
-"""The validation rule catalogue (DESIGN.md section 4): ids, meanings and which ones reject a file."""
+"""The validation rule catalogue (docs/design.md §4): ids, meanings and which ones reject a file."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ RULES: dict[str, str] = {
     "H001": "header feed name differs from the file's feed",
     "H002": "header business date differs from the file name's date",
     "H003": "header business date is not a valid date or lies in the future",
+    "H004": "header field does not match its contract format (type, pattern, allowed values)",
+    "H005": "header sequence differs from the file name's sequence",
     "T001": "trailer record count differs from the detail records counted",
     "T002": "trailer control total differs from the computed total",
+    "T003": "trailer field does not match its contract format (type, pattern, allowed values)",
     "R001": "required field missing",
     "R002": "value does not parse as its type",
     "R003": "value not in the allowed set",

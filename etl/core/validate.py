@@ -1,7 +1,9 @@
-"""File validation (DESIGN.md section 4): one streaming pass, a JSON-serialisable report.
+"""File validation (docs/design.md §4): one streaming pass, a JSON-serialisable report.
 
-The report never carries a field value, so it can never leak a card number: only rule ids, counts, the first
-line numbers, and PII-free messages (header/trailer values and totals, which are not personal data).
+The report never carries the text of a line, so it can never leak a card number: only rule ids, exact counts,
+the first line numbers, and messages that name a field and what is wrong with it. A header or trailer number
+or date appears only once it has passed its format (digits of bounded width, a real date). Findings are
+tallies (``etl.core.findings``), so a file with millions of bad lines gives a report of the same size.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from pydantic import BaseModel, PrivateAttr
 
 from etl.contract import Contract, FieldSpec, FieldType, contract_for_file
 from etl.core import checks
+from etl.core.findings import Findings
 from etl.core.parse import DEFAULT_BLOCK_SIZE, DatReader, FatalParseError, open_dat
 from etl.core.rules import RULES, is_record_rule
 from etl.streams import prefetched
-
-MAX_LINES_SHOWN = 10
 
 
 class RuleErrors(BaseModel):
@@ -66,39 +67,6 @@ class Report(BaseModel):
 
 
 @dataclass
-class _Findings:
-    """Accumulates findings per rule while the file streams by."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    lines: dict[str, list[int]] = field(default_factory=dict)
-    messages: dict[str, str] = field(default_factory=dict)
-    record_lines: list[np.ndarray] = field(default_factory=list)
-
-    def add(self, rule: str, lines: list[int] | np.ndarray, message: str | None = None) -> None:
-        lines = np.asarray(lines, dtype=np.int64)
-        if not len(lines):
-            return
-        self.counts[rule] = self.counts.get(rule, 0) + len(lines)
-        shown = self.lines.setdefault(rule, [])
-        if len(shown) < MAX_LINES_SHOWN:
-            shown.extend(int(x) for x in lines[: MAX_LINES_SHOWN - len(shown)])
-        if message and rule not in self.messages:
-            self.messages[rule] = message
-        if is_record_rule(rule):
-            self.record_lines.append(lines)
-
-    def errors(self) -> dict[str, RuleErrors]:
-        return {
-            rule: RuleErrors(
-                count=self.counts[rule],
-                lines=sorted(self.lines.get(rule, [])),
-                message=self.messages.get(rule, RULES[rule]),
-            )
-            for rule in sorted(self.counts)
-        }
-
-
-@dataclass
 class _KeyIndex:
     """64-bit hashes of every primary key seen, to find duplicates without holding the keys."""
 
@@ -116,6 +84,12 @@ class _KeyIndex:
         return np.unique(allh[1:][allh[1:] == allh[:-1]])
 
 
+Flag = Callable[[str, np.ndarray, np.ndarray, str], None]  # (rule, failing rows, their line numbers, message)
+HEADER_OWNED = ("record_type", "feed_name", "business_date")  # classified, H001, H002/H003
+TRAILER_OWNED = ("record_type",)
+RECORD_NAMES = {"H004": "header", "T003": "trailer"}
+
+
 class Validator:
     """Checks one file against its contract; ``run`` returns the report."""
 
@@ -123,7 +97,8 @@ class Validator:
         self.contract = contract
         self.file_name = file_name
         self.today = today or dt.date.today()
-        self.findings = _Findings()
+        self.findings = Findings()
+        self.record_lines: list[np.ndarray] = []  # lines of records broken by an R-rule (reject threshold)
         self.keys = _KeyIndex()
         self.total_units = 0  # control total in the smallest unit (e.g. cents)
         self.key_fields = [k for k in contract.primary_key if k in contract.field_names]
@@ -144,14 +119,14 @@ class Validator:
 
     def finish(self, reader: DatReader, open_source: Callable[[], BinaryIO], block_size: int) -> Report:
         """The report, once ``checked`` has gone through the whole file (file-level rules, duplicates)."""
-        for problem in reader.problems:
-            self.findings.add(problem.rule, [problem.line], problem.message)
-        fatal = any(p.rule == "F003" for p in reader.problems)
-        if reader.size == 0 or (reader.detail_records == 0 and not fatal):
+        self.findings.update(reader.findings)
+        if reader.size == 0 or (reader.detail_records == 0 and not reader.fatal):
             self.findings.add("F001", [0], "empty file" if reader.size == 0 else "no detail records")
-        business_date = self._check_header(reader.header)
-        trailer_count, trailer_total = self._check_trailer(reader.trailer, reader.detail_records)
-        if not fatal:
+        business_date = self._check_header(reader.header, reader.header_line or 1)
+        trailer_count, trailer_total = self._check_trailer(
+            reader.trailer, reader.trailer_line or 0, reader.detail_records
+        )
+        if not reader.fatal:
             self._check_duplicates(open_source, block_size)
         return self._report(reader, business_date, trailer_count, trailer_total)
 
@@ -170,20 +145,27 @@ class Validator:
             self.keys.add(pc.filter(self._key(batch), pa.array(clean)))
 
     def _value(self, batch: pa.RecordBatch, spec: FieldSpec) -> pa.Array:
-        raw = batch.column(spec.name)
+        return self._trim(batch.column(spec.name))
+
+    def _trim(self, raw: pa.Array) -> pa.Array:
+        """Fixed-width values without their space padding (delimited values are taken as they are)."""
         return pc.utf8_rtrim(raw, characters=" ") if self.contract.format == "fixed_width" else raw
 
-    def _check_field(self, spec: FieldSpec, value: pa.Array, lines: np.ndarray) -> np.ndarray:
-        """Flag each row once, with the first rule it breaks; returns the rows that failed."""
+    def _check_field(self, spec: FieldSpec, value: pa.Array, lines: np.ndarray, flag: Flag | None = None) -> np.ndarray:
+        """Flag each row once, with the first rule it breaks; returns the rows that failed.
+
+        ``flag`` receives (rule, rows, line numbers, message); by default the rows are tallied as record
+        errors, the header and trailer checks pass their own to turn them into H and T findings."""
+        flag = flag or self._flag
         empty = checks.to_mask(pc.equal(value, ""))
         failed = empty.copy() if spec.required else np.zeros(len(value), dtype=bool)
-        self._flag("R001", failed, lines, f"{spec.name}: required value missing")
+        flag("R001", failed, lines, f"{spec.name}: required value missing")
         pending = ~empty
 
         def step(rule: str, bad: np.ndarray, message: str) -> None:
             nonlocal pending
             hit = bad & pending
-            self._flag(rule, hit, lines, message)
+            flag(rule, hit, lines, message)
             failed[hit] = True
             pending = pending & ~hit
 
@@ -216,6 +198,7 @@ class Validator:
     def _flag(self, rule: str, mask: np.ndarray, lines: np.ndarray, message: str) -> None:
         if mask.any():
             self.findings.add(rule, lines[mask], message)
+            self.record_lines.append(lines[mask])
 
     def _add_total(self, batch: pa.RecordBatch, failed: dict[str, np.ndarray]) -> None:
         check = self.contract.checks.control_total
@@ -255,52 +238,89 @@ class Validator:
                                 seen.setdefault(key, []).append(line)
             except FatalParseError:  # pragma: no cover - the first pass would have failed first
                 return
-        duplicate_lines = sorted(line for lines in seen.values() if len(lines) > 1 for line in lines)
-        self.findings.add("R005", duplicate_lines, f"duplicate {', '.join(self.key_fields)}")
+        duplicates = np.array(sorted(line for lines in seen.values() if len(lines) > 1 for line in lines), np.int64)
+        self._flag("R005", np.ones(len(duplicates), dtype=bool), duplicates, f"duplicate {', '.join(self.key_fields)}")
 
     # --- header and trailer -------------------------------------------------------------------------
 
-    def _check_header(self, header: dict[str, str] | None) -> dt.date | None:
+    def _check_record(
+        self, record: dict[str, str], specs: tuple[FieldSpec, ...], line: int, rule: str, owned: tuple[str, ...]
+    ) -> set[str]:
+        """Every field of a header or trailer against its contract spec, with the detail fields' own checks;
+        a broken field is one ``rule`` finding whose message names the field and what is wrong, never its
+        value. Fields in ``owned`` have rules of their own. Returns the names of the broken fields."""
+        broken: set[str] = set()
+        at = np.array([line], dtype=np.int64)
+        for spec in specs:
+            if spec.name in owned:
+                continue
+
+            def flag(_rule: str, mask: np.ndarray, _lines: np.ndarray, message: str, name: str = spec.name) -> None:
+                if mask.any():
+                    self.findings.add(rule, at, f"{RECORD_NAMES[rule]} {message}")
+                    broken.add(name)
+
+            self._check_field(spec, self._trim(pa.array([record[spec.name]], pa.string())), at, flag)
+        return broken
+
+    def _field_text(self, record: dict[str, str], name: str) -> str:
+        return self._trim(pa.array([record.get(name, "")], pa.string()))[0].as_py()
+
+    def _check_header(self, header: dict[str, str] | None, line: int) -> dt.date | None:
         name_date = self.contract.file_business_date(self.file_name)
         if header is None:
             return name_date
-        line = [1]
-        feed_name = header.get("feed_name", "").strip()
-        if feed_name.upper() != self.contract.feed.upper():
-            self.findings.add(
-                "H001", line, f"header names feed {feed_name[:30]!r}, expected {self.contract.feed.upper()!r}"
-            )
-        raw = header.get("business_date", "").strip()
-        try:
-            header_date = dt.datetime.strptime(raw, "%Y%m%d").date()
-        except ValueError:
-            self.findings.add("H003", line, f"header business date {raw[:10]!r} is not a valid date")
+        at = [line]
+        broken = self._check_record(header, self.contract.header, line, "H004", HEADER_OWNED)
+        if self._field_text(header, "feed_name") != self.contract.feed.upper():
+            self.findings.add("H001", at, f"header names another feed than {self.contract.feed.upper()!r}")
+        name_sequence = self._name_group("sequence")
+        if "sequence" in header and "sequence" not in broken and name_sequence is not None:
+            sequence = self._field_text(header, "sequence")
+            if sequence != name_sequence:
+                self.findings.add(
+                    "H005", at, f"header sequence {sequence} differs from file name sequence {name_sequence}"
+                )
+        raw = pa.array([self._field_text(header, "business_date")], pa.string())
+        if checks.bad_date(raw)[0]:
+            self.findings.add("H003", at, "header business date is not a valid YYYYMMDD date")
             return name_date
+        text = raw[0].as_py()
+        header_date = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
         if header_date > self.today:
-            self.findings.add("H003", line, f"header business date {header_date} lies in the future")
+            self.findings.add("H003", at, f"header business date {header_date} lies in the future")
         if name_date is not None and header_date != name_date:
-            self.findings.add(
-                "H002", line, f"header business date {header_date} differs from file name date {name_date}"
-            )
+            self.findings.add("H002", at, f"header business date {header_date} differs from file name date {name_date}")
         return header_date
 
-    def _check_trailer(self, trailer: dict[str, str] | None, details: int) -> tuple[int | None, Decimal | None]:
+    def _name_group(self, group: str) -> str | None:
+        """A named part of the file name (e.g. its ``_NN`` sequence), or None when the name has none."""
+        match = self.contract.match_file(self.file_name)
+        return match.groupdict().get(group) if match else None
+
+    def _check_trailer(
+        self, trailer: dict[str, str] | None, line: int, details: int
+    ) -> tuple[int | None, Decimal | None]:
+        """T003 for a field not in its format; T001 and T002 compare only well-formed numbers (so a count or
+        total is shown only once it is known to be digits of a bounded width)."""
         if trailer is None:
             return None, None
+        at = [line]
+        broken = self._check_record(trailer, self.contract.trailer, line, "T003", TRAILER_OWNED)
         count_check, total_check = self.contract.checks.record_count, self.contract.checks.control_total
-        count_text = trailer.get(count_check.trailer_field, "").strip()
-        total_text = trailer.get(total_check.trailer_field, "").strip()
-        count = int(count_text) if count_text.isdigit() else None
-        if count != details:
-            self.findings.add("T001", [0], f"trailer counts {count_text[:20]!r} records, file has {details}")
+        count = None
+        if count_check.trailer_field not in broken:
+            count = int(self._field_text(trailer, count_check.trailer_field))
+            if count != details:
+                self.findings.add("T001", at, f"trailer counts {count} records, file has {details}")
         total = None
-        if total_text.isdigit():
-            units = int(total_text)
-            if total_check.sign_field and trailer.get(total_check.sign_field, "+") == "-":
+        if not broken & {total_check.trailer_field, total_check.sign_field}:
+            units = int(self._field_text(trailer, total_check.trailer_field))
+            if total_check.sign_field and self._field_text(trailer, total_check.sign_field) == "-":
                 units = -units
             total = Decimal(units).scaleb(-total_check.implied_decimals)
-        if total is None or total != self.control_total:
-            self.findings.add("T002", [0], f"trailer control total {total_text[:20]!r}, computed {self.control_total}")
+            if total != self.control_total:
+                self.findings.add("T002", at, f"trailer control total {total}, computed {self.control_total}")
         return count, total
 
     @property
@@ -310,15 +330,12 @@ class Validator:
     # --- verdict ------------------------------------------------------------------------------------
 
     def _report(self, reader, business_date, trailer_count, trailer_total) -> Report:
-        errors = self.findings.errors()
-        if "T001" in errors:
-            errors["T001"].lines = [reader.trailer_line or 0]
-        if "T002" in errors:
-            errors["T002"].lines = [reader.trailer_line or 0]
+        errors = {
+            rule: RuleErrors(count=f.count, lines=f.lines, message=f.message or RULES[rule])
+            for rule, f in self.findings
+        }
         record_lines = (
-            np.unique(np.concatenate(self.findings.record_lines))
-            if self.findings.record_lines
-            else np.zeros(0, dtype=np.int64)
+            np.unique(np.concatenate(self.record_lines)) if self.record_lines else np.zeros(0, dtype=np.int64)
         )
         file_level = [rule for rule in errors if not is_record_rule(rule)]
         rejected_share = len(record_lines) / reader.detail_records if reader.detail_records else 1.0

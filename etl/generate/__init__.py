@@ -196,10 +196,9 @@ def _write(contract: Contract, path: Path, header: bytes | None, chunks: Iterabl
             for body, n, amount in chunks:
                 out.write(body)
                 count, total = count + n, total + amount
-            numbers = _edit_trailer(corrupt, count, total)
-            if numbers is not None:
-                values = lay.trailer_values(contract, *numbers)
-                out.write(lay.build_record(contract, contract.trailer, values) + b"\n")
+            trailer = _edit_trailer(corrupt, contract, count, total)
+            if trailer is not None:
+                out.write(trailer + b"\n")
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Corruptions that break exactly one validation rule of DESIGN section 4 (all but F004).
+"""Corruptions that break exactly one validation rule of docs/design.md §4 (all but F004).
 
 Each rule changes the valid file in one place and keeps everything else consistent: the trailer count and
 control total are recomputed after any edit of detail lines (only T001/T002 break them on purpose); record
@@ -10,7 +10,7 @@ Choices, by rule (R-rules edit one or two detail lines of the first chunk; R005 
 F001    header and trailer (count 0, total 0), no detail records
 F002    file name ``<feed>-YYYYMMDD.dat`` (hyphen): matches no feed pattern; content valid
 F003    utf-8 feeds: byte 0xFF inside ``merchant_name`` (optional text); ascii feeds: byte 0xE9 in the
-        header's padding (position 100), which is no field, so no field rule fires
+        header's padding (position 100); F003 stops reading before any field is checked
 S001    header removed
 S002    trailer removed (a file cut cleanly after a detail line)
 S003    a copy of the header inserted in the middle of the detail records
@@ -20,8 +20,13 @@ S005    one detail line with the control field set to zero, then: delimited, an 
 H001    header feed name ``PAYMENTS``
 H002    header business date one day before the file name's date
 H003    business date in the year 2999 in both the file name and the header
+H004    header ``created_at`` = ``NOTATIME`` (not a timestamp)
+H005    file name with sequence ``_NN`` (``--sequence``, else 01), header sequence the next one; feeds whose
+        header has a ``sequence`` field only
 T001    trailer record count one more than the detail records
 T002    trailer control total one unit (0.01) more than the sum
+T003    trailer control total not in its format: with a sign field (account_summary) the sign ``X``;
+        without (transactions) the right total written with a decimal point (``…123.45``)
 R001    transactions ``channel`` empty; account_summary ``customer_id`` blank (two lines)
 R002    transactions ``posted_date`` / account_summary ``open_date`` = February 30 of the business year
 R003    transactions ``channel`` = ``WIRE``; account_summary ``product_code`` = ``MTGE``
@@ -53,8 +58,11 @@ CORRUPTIBLE_RULES = (
     "H001",
     "H002",
     "H003",
+    "H004",
+    "H005",
     "T001",
     "T002",
+    "T003",
     "R001",
     "R002",
     "R003",
@@ -65,6 +73,7 @@ CORRUPTIBLE_RULES = (
 _LINE_RULES = ("S003", "S004", "S005", "R005")
 FUTURE_YEAR = 2999
 OTHER_FEED_NAME = "PAYMENTS"
+NOT_A_TIMESTAMP = b"NOTATIME"
 
 Edit = Callable[[bytes, dt.date], bytes]
 
@@ -99,18 +108,31 @@ FIELD_EDITS: dict[str, dict[str, tuple[str, Edit]]] = {
 }
 
 
+def _not_applicable(contract: Contract) -> dict[str, str]:
+    """Rules this feed's contract gives no way to break, and why."""
+    missing = {}
+    if not any(f.luhn for f in contract.fields):
+        missing["R006"] = "no field with a Luhn check"
+    if "created_at" not in {f.name for f in contract.header}:
+        missing["H004"] = "no header field created_at"
+    if "sequence" not in {f.name for f in contract.header} or "(?P<sequence>" not in contract.file_pattern:
+        missing["H005"] = "it needs a sequence field in the header and a sequence in the file name"
+    return missing
+
+
 def corruptible_rules(contract: Contract) -> tuple[str, ...]:
-    """Rules a corrupt file of this feed can break (R006 only where a field has a Luhn check)."""
-    luhn = any(f.luhn for f in contract.fields)
-    return tuple(r for r in CORRUPTIBLE_RULES if r != "R006" or luhn)
+    """Rules a corrupt file of this feed can break (e.g. R006 only where a field has a Luhn check)."""
+    missing = _not_applicable(contract)
+    return tuple(r for r in CORRUPTIBLE_RULES if r not in missing)
 
 
 def check_rule(contract: Contract, rule: str, rows: int) -> None:
     """ValueError with a one-line reason when ``rule`` cannot be produced for this feed and size."""
     if rule not in CORRUPTIBLE_RULES:
         raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(CORRUPTIBLE_RULES)}")
-    if rule not in corruptible_rules(contract):
-        raise ValueError(f"rule {rule} does not apply to feed {contract.feed!r} (no field with a Luhn check)")
+    missing = _not_applicable(contract)
+    if rule in missing:
+        raise ValueError(f"rule {rule} does not apply to feed {contract.feed!r} ({missing[rule]})")
     needed = 0 if rule == "F001" else 2 if rule == "R005" else 1
     if rows < needed:
         raise ValueError(f"rule {rule} needs at least {needed} detail row(s), got --rows {rows}")
@@ -133,6 +155,8 @@ def dates(rule: str | None, business_date: dt.date) -> tuple[dt.date, dt.date]:
 
 def file_name(rule: str | None, feed: str, name_date: dt.date, sequence: int | None) -> str:
     stem = f"{feed}{'-' if rule == 'F002' else '_'}{name_date:%Y%m%d}"
+    if rule == "H005":
+        sequence = sequence or 1
     return f"{stem}_{sequence:02d}.dat" if sequence else f"{stem}.dat"
 
 
@@ -141,16 +165,29 @@ def edit_header(rule: str | None, contract: Contract, header: bytes) -> bytes | 
         return None
     if rule == "H001":
         return lay.set_field(contract, contract.header, header, "feed_name", OTHER_FEED_NAME.encode())
+    if rule == "H004":
+        return lay.set_field(contract, contract.header, header, "created_at", NOT_A_TIMESTAMP)
+    if rule == "H005":
+        sequence = int(lay.get_field(contract, contract.header, header, "sequence"))
+        return lay.set_field(contract, contract.header, header, "sequence", f"{sequence % 99 + 1:02d}".encode())
     if rule == "F003" and contract.encoding == "ascii":
         return header[:99] + b"\xe9" + header[100:]
     return header
 
 
-def edit_trailer(rule: str | None, count: int, total: int) -> tuple[int, int] | None:
-    """Trailer numbers to write, or None for no trailer."""
+def edit_trailer(rule: str | None, contract: Contract, count: int, total: int) -> bytes | None:
+    """The trailer record to write for the detail records' count and total, or None for no trailer."""
     if rule == "S002":
         return None
-    return count + (rule == "T001"), total + (rule == "T002")
+    values = lay.trailer_values(contract, count + (rule == "T001"), total + (rule == "T002"))
+    if rule == "T003":
+        check = contract.checks.control_total
+        if check.sign_field:
+            values[check.sign_field] = "X"
+        else:
+            digits = values[check.trailer_field]
+            values[check.trailer_field] = f"{digits[:-2]}.{digits[-2:]}"
+    return lay.build_record(contract, contract.trailer, values)
 
 
 def edit_lines(

@@ -161,7 +161,7 @@ def test_repeated_events_and_copies_load_once(sim, etl_env, tmp_path):
         "skipped": [{"key": raw_key, "reason": "no longer in the raw zone"}],
     }
 
-    copy = tmp_path / "transactions_20240301_02.dat"
+    copy = tmp_path / "transactions_20240301_01.dat"  # the header's sequence is 01: another _NN would be H005
     shutil.copyfile(source, copy)
     copied = sim.run_file(copy)  # the same content under another name
     resent = sim.run_file(source, key="resent/transactions_20240301.dat")  # the same name, sent again
@@ -175,7 +175,7 @@ def test_repeated_events_and_copies_load_once(sim, etl_env, tmp_path):
     assert sorted(k for k in keys(sim, "archive") if k.endswith(".dat")) == [
         "transactions/2024-03-01/transactions_20240301.1.dat",
         "transactions/2024-03-01/transactions_20240301.dat",
-        "transactions/2024-03-01/transactions_20240301_02.dat",
+        "transactions/2024-03-01/transactions_20240301_01.dat",
     ]
 
 

@@ -85,6 +85,12 @@ def _broken(tmp_path: Path, edit) -> Path:
         (lambda d: d["fields"].append(dict(d["fields"][1])), "fields.transaction_id"),
         (lambda d: d.update(unexpected=1), "unexpected"),
         (lambda d: d.update(reject_threshold=2), "reject_threshold"),
+        # a trailer count or total must be a typed number of bounded width (T001/T002 read it with int())
+        (lambda d: d["trailer"][1].update(type="string"), "checks.record_count"),
+        (lambda d: d["trailer"][1].pop("max_length"), "checks.record_count"),
+        (lambda d: d["trailer"][2].update(max_length=39, pattern=r"^\d{1,39}$"), "checks.control_total"),
+        (lambda d: d["trailer"][2].update(implied_decimals=3), "checks.control_total"),
+        (lambda d: d["checks"]["control_total"].update(sign_field="ghost"), "checks.control_total.sign_field"),
     ],
 )
 def test_a_broken_contract_names_the_file_and_the_field(tmp_path: Path, edit, where: str) -> None:

@@ -1,4 +1,4 @@
-"""Every rule of DESIGN.md section 4 (but F004, which needs the ledger), for both feeds where it applies."""
+"""Every rule of docs/design.md §4 (but F004, which needs the ledger), for both feeds where it applies."""
 
 from __future__ import annotations
 

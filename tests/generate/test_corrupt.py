@@ -78,3 +78,16 @@ def test_specific_damage(tmp_path):
     assert generate("transactions", DAY, rows=5, corrupt="F002", out_dir=tmp_path).name == "transactions-20240301.dat"
     h003 = generate("account_summary", DAY, rows=5, corrupt="H003", out_dir=tmp_path)
     assert h003.name == "account_summary_29990301.dat" and h003.read_bytes()[21:29] == b"29990301"
+
+
+def test_header_and_trailer_field_damage(tmp_path):
+    h004 = records(generate("account_summary", DAY, rows=5, corrupt="H004", out_dir=tmp_path / "a"))
+    assert h004[0][29:43] == "NOTATIME      " and len(h004[0]) == 120
+    h005 = generate("transactions", DAY, rows=5, sequence=7, corrupt="H005", out_dir=tmp_path / "b")
+    assert h005.name == "transactions_20240301_07.dat" and records(h005)[0].split("|")[4] == "08"
+    assert generate("transactions", DAY, rows=5, corrupt="H005", out_dir=tmp_path / "c").name.endswith("_01.dat")
+    t003 = records(generate("transactions", DAY, rows=5, corrupt="T003", out_dir=tmp_path / "d"))[-1]
+    assert t003.split("|")[2].count(".") == 1
+    assert records(generate("account_summary", DAY, rows=5, corrupt="T003", out_dir=tmp_path / "e"))[-1][10] == "X"
+    with pytest.raises(ValueError, match="H005 does not apply to feed 'account_summary'"):
+        generate("account_summary", DAY, rows=5, corrupt="H005", out_dir=tmp_path / "f")

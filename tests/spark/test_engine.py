@@ -172,7 +172,7 @@ file_pattern: '^widgets_(?P<date>\\d{8})\\.dat$'
 format: fixed_width
 record_length: 40
 header: [{name: record_type, position: [1, 1]}]
-trailer: [{name: record_type, position: [1, 1]}, {name: record_count, position: [2, 10]}]
+trailer: [{name: record_type, position: [1, 1]}, {name: record_count, position: [2, 10], type: integer}]
 fields:
   - {name: record_type, position: [1, 1], required: true}
   - {name: code, position: [2, 6], required: true}
@@ -194,7 +194,7 @@ file_pattern: '^dots_(?P<date>\\d{8})\\.dat$'
 format: delimited
 delimiter: "."
 header: [{name: record_type, index: 0}]
-trailer: [{name: record_type, index: 0}, {name: record_count, index: 1}]
+trailer: [{name: record_type, index: 0}, {name: record_count, index: 1, type: integer, max_length: 9}]
 fields:
   - {name: record_type, index: 0, required: true}
   - {name: id, index: 1, required: true}

@@ -26,7 +26,11 @@ from etl.contract import load_contract
 from etl.schema import stage_schema
 from etl.spark.engine import transform_file, write_stage
 
-VARIANTS = {"lf": {}, "bom-crlf-no-final-newline": {"newline": "\r\n", "bom": True, "final_newline": False}}
+VARIANTS = {
+    "lf": {},
+    "bom-crlf-no-final-newline": {"newline": "\r\n", "bom": True, "final_newline": False},
+    "lone-cr": {"newline": "\r"},  # old Mac line ends: a line end to Spark's text reader, so to the parser too
+}
 LINES = {"transactions": transactions_lines, "account_summary": account_lines}
 
 
@@ -70,3 +74,27 @@ def test_spark_and_pyarrow_engines_agree(spark, tmp_path, feed, variant):
     key = [k for k in contract.primary_key if k != partition]
     assert sorted_rows(sparked, key) == sorted_rows(arrow, key)
     assert sparked.num_rows == arrow.num_rows == len(LINES[feed]()) - 2
+
+
+@pytest.mark.parametrize("feed", ["transactions", "account_summary"])
+def test_both_engines_cut_a_file_at_the_same_line_ends(spark, tmp_path, feed):
+    """LF, CRLF and a lone CR end a line for the parser exactly as for Spark's text reader, in any mix, so a CR
+    inside a record cuts it in two for both: the validator then rejects what Spark would have read apart."""
+    from etl.core.parse import open_dat
+    from etl.spark.engine import read_detail_lines
+
+    contract = load_contract(feed)
+    lines = LINES[feed]()
+    ends = ["\n", "\r\n", "\r", "\r\r\n", "\n\r"]
+    detail = lines[1]
+    cut = detail[:30] + "\r" + detail[30:]  # one record cut by a CR: a short detail line and an unknown line
+    text = "".join(line + ends[i % len(ends)] for i, line in enumerate([lines[0], cut, *lines[1:]]))
+    path = tmp_path / f"{feed}_20240301.dat"
+    path.write_bytes(text.encode())
+
+    reader = open_dat(path, contract)
+    parsed = [line for batch in reader.batches() for line in batch.column("_line").to_pylist()]
+    assert read_detail_lines(spark, str(path), contract).count() == reader.detail_records == len(lines) - 1
+    assert len(parsed) == len(lines) - 2  # every well-formed record, none lost or merged
+    assert reader.findings.counts()["S005"] == 1  # the first half of the cut record
+    assert {"S004"} <= set(reader.findings.counts())  # its second half, and the blank lines of CR CR LF
