@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from etl.errors import ConfigError
+
 ZONES = ("landing", "raw", "stage", "archive", "error")
+# S3 bucket naming rules: 3-63 of lower-case letters, digits, dots and hyphens, a letter or digit at each end
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII)
+
+
+def check_zone_uri(uri: str) -> str:
+    """A zone is ``s3://bucket[/prefix]``, ``file:///path`` or a plain folder path; anything else is refused
+    when the settings load, so a typo is a configuration error before any file moves."""
+    if uri.startswith("s3://"):
+        bucket = uri[5:].partition("/")[0]
+        if not _BUCKET.fullmatch(bucket):
+            raise ValueError("an S3 zone is s3://bucket[/prefix] with a valid bucket name")
+    elif "://" in uri and not uri.startswith("file://"):
+        raise ValueError("a zone is a folder path, file:///path or s3://bucket[/prefix]")
+    elif not uri.removeprefix("file://") or "\0" in uri:
+        raise ValueError("a zone needs a folder path")
+    return uri
 
 
 class Settings(BaseSettings):
@@ -48,6 +67,11 @@ class Settings(BaseSettings):
     drift_rows_margin: float = Field(default=0.3, ge=0)  # rows_in outside median × (1 ± this)
     drift_reject_margin: float = Field(default=0.02, ge=0)  # reject rate above median + this (0.02 = 2 points)
 
+    @field_validator("landing_uri", "raw_uri", "stage_uri", "archive_uri", "error_uri")
+    @classmethod
+    def _zone_uri(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone_uri(value)
+
     def zone_uri(self, zone: str) -> str:
         """URI of a zone: the override if set, else a folder under ``home``."""
         if zone not in ZONES:
@@ -61,5 +85,16 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """Fresh settings from the environment (cheap; tests change the environment between calls)."""
-    return Settings()
+    """Fresh settings from the environment (cheap; tests change the environment between calls).
+
+    An invalid variable is a :class:`ConfigError` naming each variable and what is wrong with it, never the
+    value (it may be a secret: pydantic's own message would quote it).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ETL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

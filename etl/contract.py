@@ -26,6 +26,36 @@ class ContractError(ValueError):
     """A feed contract is missing or malformed; the message names the file and the field."""
 
 
+# Patterns mean exactly what they say, in ASCII (docs/design.md §3): ``\d`` is ``[0-9]`` and ``\w`` is
+# ``[A-Za-z0-9_]`` (never a full-width or Arabic-Indic digit), and the pattern must match the WHOLE text, so
+# ``$`` cannot match before a trailing newline. Python: ``re.ASCII`` + ``fullmatch``. RE2 (Arrow, for columns):
+# its Perl classes are ASCII and ``etl.core.checks`` anchors with ``\A(?:...)\z``; a pattern RE2 cannot run is
+# a contract error at load time.
+
+
+@cache
+def name_regex(pattern: str) -> re.Pattern[str]:
+    """A file-name pattern compiled for ``fullmatch`` with ASCII classes."""
+    try:
+        return re.compile(pattern, re.ASCII)
+    except re.error as exc:
+        raise ValueError(f"pattern does not compile: {exc}") from exc
+
+
+@cache
+def field_regex(pattern: str) -> re.Pattern[str]:
+    """A field pattern compiled for ``fullmatch`` with ASCII classes; RE2 must accept it too (the validator
+    runs it on whole columns with Arrow)."""
+    import pyarrow.compute as pc
+
+    regex = name_regex(pattern)
+    try:
+        pc.match_substring_regex(pa.array([], pa.string()), pattern)
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"pattern is not valid RE2 syntax: {exc}") from exc
+    return regex
+
+
 class FieldType(StrEnum):
     string = "string"
     integer = "integer"
@@ -63,10 +93,7 @@ class FieldSpec(_Model):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern does not compile: {exc}") from exc
+            field_regex(value)
         return value
 
     @model_validator(mode="after")
@@ -78,6 +105,11 @@ class FieldSpec(_Model):
         if self.implied_decimals and self.type is not FieldType.decimal:
             raise ValueError("implied_decimals is only meaningful for type 'decimal'")
         return self
+
+    def matches(self, value: str) -> bool:
+        """The whole of ``value`` matches ``pattern`` (ASCII classes; no pattern: True). For single values
+        (header, trailer); columns go through ``etl.core.checks.matches``, which gives the same answers."""
+        return self.pattern is None or field_regex(self.pattern).fullmatch(value) is not None
 
     @property
     def width(self) -> int | None:
@@ -267,8 +299,15 @@ class Contract(_Model):
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    @field_validator("file_pattern")
+    @classmethod
+    def _file_pattern_compiles(cls, value: str) -> str:
+        name_regex(value)
+        return value
+
     def match_file(self, file_name: str) -> re.Match[str] | None:
-        return re.match(self.file_pattern, file_name)
+        """The match of the WHOLE name against ``file_pattern`` (ASCII classes, see ``name_regex``)."""
+        return name_regex(self.file_pattern).fullmatch(file_name)
 
     def file_business_date(self, file_name: str) -> dt.date | None:
         """The business date the file name carries, or None when the name is not this feed's."""

@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, usage_error
+from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, shown, usage_error
 from etl.errors import ConfigError
 from etl.notebooks import KERNEL  # the package only: papermill loads when the command runs
 
@@ -61,7 +61,9 @@ def backfill_command(
     _summary(feed, runs)
     failed = [run for run in runs if not run.ok]
     for run in failed:
-        err_console.print(f"[bold red]failed:[/] {run.business_date} {run.output}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]failed:[/] {run.business_date} {shown(run.output)}", highlight=False, soft_wrap=True
+        )
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -95,7 +97,7 @@ def _summary(feed: str, runs: list[DayRun]) -> None:
         table.add_column(column, overflow="fold")
     for run in runs:
         status = "[green]ok[/]" if run.ok else "[red]FAILED[/]"
-        table.add_row(run.business_date.isoformat(), status, run.output, run.error[:300])
+        table.add_row(run.business_date.isoformat(), status, shown(run.output), shown(run.error[:300]))
     console.print(table)
 
 

@@ -1,13 +1,19 @@
-"""What every command shares: consoles, the one-line usage error (exit 2), and JSON output."""
+"""What every command shares: consoles, names shown safely, the one-line usage error (exit 2), JSON output."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, NoReturn
 
-import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from etl.errors import ConfigError
+from etl.names import terminal_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -15,13 +21,39 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def shown(value: object) -> str:
+    """A name, path or message ready to sit inside rich markup: control characters escaped (a name cannot act
+    on the terminal) and markup escaped (``[/]`` or ``[bold]`` in a name is printed, not interpreted), so what is
+    printed is exactly the name, escaped. Every name or path a command prints goes through here."""
+    return escape(terminal_text(value))
+
+
+def error_line(message: str, *, label: str = "error") -> None:
+    """One line on stderr: ``error: <message>``, the message shown as plain text (no markup, controls escaped)."""
+    text = Text.assemble((f"{label}:", "bold red"), " ", terminal_text(message))  # a newline becomes "\n"
+    err_console.print(text, highlight=False, soft_wrap=True)
+
+
 def usage_error(message: str) -> NoReturn:
     """A one-line error on stderr and exit code 2 (usage or configuration problem, no traceback)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_USAGE)
+    raise ConfigError(message)
+
+
+def check_inputs(paths: Iterable[Path]) -> None:
+    """Every input names a regular file (a symbolic link to one counts), else a usage error (exit 2) before
+    anything is touched. A name the file system cannot even look up (too long, ...) is said so, in one line."""
+    for path in paths:
+        try:
+            if path.is_file():
+                continue
+            problem = "no such file" if not path.exists() else "not a regular file"
+        except OSError as exc:
+            problem = exc.strerror or type(exc).__name__
+        usage_error(f"{path}: {problem}")
 
 
 def print_json(obj: Any) -> None:
-    """One JSON document per line on stdout (machine-readable ``--json`` output)."""
+    """One JSON document per line on stdout (machine-readable ``--json`` output). ``ensure_ascii``: a name's
+    control characters and non-UTF-8 bytes (``\\udcXX``) come out as JSON escapes, exactly and reversibly."""
     sys.stdout.write(json.dumps(obj, default=str, sort_keys=False) + "\n")
     sys.stdout.flush()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from etl.cli.common import console, err_console
+from etl.cli.common import console, shown, usage_error
 from etl.config import get_settings
 
 if TYPE_CHECKING:  # psycopg and the db package load when a db command runs, not at CLI start-up
@@ -29,6 +29,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 def _open() -> tuple[psycopg.Connection, str]:
     """Connect per the settings; configuration problems exit 2 with a clear message."""
+    import subprocess
+
     import psycopg
 
     from etl.db import connect, migrate
@@ -37,9 +39,8 @@ def _open() -> tuple[psycopg.Connection, str]:
     try:
         location = connect.locate(settings)
         return connect.connect(settings, location=location), location.describe()
-    except (psycopg.Error, ValueError, OSError, migrate.MigrationError) as exc:
-        err_console.print(f"[red]cannot reach the database:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    except (psycopg.Error, ValueError, OSError, subprocess.SubprocessError, migrate.MigrationError) as exc:
+        usage_error(f"cannot reach the database: {exc}")
 
 
 def _plain(value: Any) -> Any:
@@ -62,12 +63,10 @@ def _with_migrations(action: Callable[[psycopg.Connection], T]) -> tuple[T, str]
         try:
             return action(conn), where
         except migrate.MigrationError as exc:
-            err_console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
+            usage_error(str(exc))
         except psycopg.Error as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            err_console.print(f"[red]migration failed:[/red] {first}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from exc
+            usage_error(f"migration failed: {first}")
 
 
 @db_app.command("upgrade")
@@ -79,7 +78,7 @@ def upgrade(as_json: JsonOption = False) -> None:
     if as_json:
         print(json.dumps({"database": where, "applied": applied}))
         return
-    console.print(f"database: {where}")
+    console.print(f"database: {shown(where)}", highlight=False)
     console.print(f"applied: {', '.join(applied)}" if applied else "up to date")
 
 
@@ -99,7 +98,7 @@ def status(as_json: JsonOption = False) -> None:
             )
         )
         return
-    table = Table(title=f"migrations — {where}")
+    table = Table(title=f"migrations — {shown(where)}")
     table.add_column("migration")
     table.add_column("applied at")
     for name, at in rows:
@@ -112,8 +111,7 @@ def stop() -> None:
     """Stop the embedded PostgreSQL under ETL_HOME (its data stays; the next command starts it again)."""
     settings = get_settings()
     if settings.database_url is not None or settings.db_secret_id:
-        err_console.print("the database is configured (ETL_DATABASE_URL or ETL_DB_SECRET_ID): nothing to stop")
-        raise typer.Exit(2)
+        usage_error("the database is configured (ETL_DATABASE_URL or ETL_DB_SECRET_ID): nothing to stop")
     from etl.db import embedded
 
     stopped = embedded.stop(settings.home)
@@ -147,13 +145,16 @@ def ledger_status(
     """Show the file ledger: every file loaded, skipped, rejected or failed, newest first."""
     conn, where = _open()
     with conn:
-        from etl.db import ledger
+        from etl.db import ledger, migrate
 
+        pending = [name for name, applied in migrate.status(conn) if applied is None]
+        if pending:
+            usage_error(f"the database at {where} lacks migrations {', '.join(pending)}: run `etl db upgrade`")
         rows = ledger.ledger_rows(conn, limit)
     if as_json:
         print(json.dumps({"database": where, "files": [{k: _plain(v) for k, v in r.items()} for r in rows]}))
         return
-    table = Table(title=f"file ledger — {where}")
+    table = Table(title=f"file ledger — {shown(where)}")
     for _, header in LEDGER_COLUMNS:
         table.add_column(header, justify="right" if header in {"in", "ins", "upd", "del", "same", "rej"} else "left")
     for r in rows:
@@ -163,7 +164,7 @@ def ledger_status(
             if key == "finished_at" and value:
                 value = value.isoformat(timespec="seconds")
             text = "" if value is None else str(value)
-            cells.append(f"[{STATUS_STYLE[text]}]{text}[/]" if key == "status" else text)
+            cells.append(f"[{STATUS_STYLE[text]}]{text}[/]" if key == "status" else shown(text))
         table.add_row(*cells)
     console.print(table)
     if not rows:

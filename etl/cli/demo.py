@@ -9,7 +9,7 @@ import typer
 from psycopg import sql
 from rich.table import Table
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console
+from etl.cli.common import EXIT_FAILED, EXIT_OK, console, shown
 from etl.cli.run import show_locations
 from etl.config import get_settings
 from etl.contract import all_contracts
@@ -54,7 +54,7 @@ def _show_where(ctx: Context) -> None:
     for column in ("what", "where"):
         table.add_column(column)
     for zone in ("stage", "archive", "error"):
-        table.add_row(f"{zone} zone", ctx.settings.zone_uri(zone))
+        table.add_row(f"{zone} zone", shown(ctx.settings.zone_uri(zone)))
     for contract in all_contracts():
         target = sql.Identifier(contract.target_table.schema_, contract.target_table.name)
         count = ctx.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()[0]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from etl.cli.common import console, usage_error
+from etl.cli.common import console, shown, usage_error
 from etl.contract import ContractError, feed_names, load_contract
 from etl.generate import CORRUPTIBLE_RULES, BaseFile, generate
 
@@ -73,7 +73,7 @@ def generate_command(
         usage_error(str(exc))
     except OSError as exc:
         usage_error(f"{out_dir}: cannot write: {exc.strerror or exc}")
-    console.print(str(path), highlight=False, soft_wrap=True)
+    console.print(shown(path), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, print_json, usage_error
+from etl.cli.common import EXIT_FAILED, EXIT_OK, check_inputs, console, err_console, print_json, shown, usage_error
 from etl.config import Settings, get_settings
 
 if TYPE_CHECKING:  # the pipeline (psycopg, boto3, ...) loads when the command runs, not at CLI start-up
@@ -23,10 +22,8 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Only JSON on stdout: a notification per file.")] = False,
 ) -> None:
     """Run each file through landing → raw → validate → transform → stage → load → archive/error → notify."""
-    for path in files:
-        if not path.is_file():
-            usage_error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-    settings = _settings()
+    check_inputs(files)
+    settings = get_settings()
     where = database_location(settings)
     if not as_json:
         show_locations(settings, where)
@@ -36,14 +33,15 @@ def run(
     outcomes: list[Outcome] = []
     with _progress(as_json) as bar, Context(settings) as ctx:
         check_database(ctx, where)
+        check_zones(ctx)
         for path in files:
             # one pass over the raw file validates, transforms and loads it; a further pass (confirming
             # duplicate keys, leaving out rejected records) starts the bar again
-            task = bar.add_task(path.name, total=max(path.stat().st_size, 1))
+            task = bar.add_task(shown(path.name), total=max(path.stat().st_size, 1))
             ctx.on_read = lambda n, task=task: bar.update(task, advance=n)
             ctx.on_pass = lambda task=task: bar.update(task, completed=0)
 
-            def step(name: str, task: int = task, label: str = path.name) -> None:
+            def step(name: str, task: int = task, label: str = shown(path.name)) -> None:
                 bar.update(task, description=f"{label}: {name}")
 
             outcomes.append(run_file(ctx, path, step))
@@ -57,19 +55,11 @@ def run(
     raise typer.Exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
 
 
-def _settings() -> Settings:
-    """The ``ETL_*`` settings; an invalid one is a configuration error (exit 2), named without its value."""
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"ETL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        usage_error(f"invalid configuration: {problems}")
-
-
 def show_locations(settings: Settings, where: str | None = None) -> None:
     """Say where the zones and the database are (never a password)."""
     where = where or database_location(settings)
-    err_console.print(f"zones under [bold]{settings.home.resolve()}[/]; database: {where}", highlight=False)
+    home = shown(settings.home.resolve())
+    err_console.print(f"zones under [bold]{home}[/]; database: {shown(where)}", highlight=False)
 
 
 def database_location(settings: Settings) -> str:
@@ -87,17 +77,38 @@ def database_location(settings: Settings) -> str:
 def check_database(ctx: Context, where: str) -> None:
     """Connect and check the schema before any file moves: a database that is down or not migrated is a
     configuration error (exit 2) with every file left where it was, not a FAILED run of each file."""
+    import subprocess
+
     import psycopg
 
     from etl.db import migrate
 
     try:
         pending = [name for name, applied in migrate.status(ctx.conn) if applied is None]
-    except (psycopg.Error, migrate.MigrationError) as exc:
+    except (psycopg.Error, migrate.MigrationError, OSError, subprocess.SubprocessError) as exc:
+        # OSError, SubprocessError: the embedded server cannot start (a read-only ETL_HOME, ...)
         first_line = (str(exc).strip().splitlines() or [""])[0]
         usage_error(f"cannot use the database at {where}: {type(exc).__name__}: {first_line}")
     if pending:
         usage_error(f"the database at {where} lacks migrations {', '.join(pending)}: run `etl db upgrade`")
+
+
+def check_zones(ctx: Context) -> None:
+    """Each local zone folder exists (created ``0700``) and is writable before any file moves: a read-only or
+    missing ``ETL_HOME`` is a configuration error (exit 2) with every file left where it was."""
+    import os
+
+    from etl.io.zones import LocalZone
+
+    for name, target in ctx.zones.items():
+        if not isinstance(target, LocalZone):
+            continue
+        try:
+            target.make_folder(target.root)
+            if not os.access(target.root, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            usage_error(f"the {name} zone {target.root} cannot be written: {exc.strerror or exc}")
 
 
 def _progress(quiet: bool) -> Progress:
@@ -121,15 +132,15 @@ def _summary(outcomes: list[Outcome]) -> None:
         colour = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}[o.status]
         detail = o.error or ", ".join(f"{k}×{v}" for k, v in o.errors.items())
         table.add_row(
-            o.file,
+            shown(o.file),
             f"[{colour}]{o.status}[/]",
             *(f"{o.rows.get(k, 0):,}" for k in ("rows_in", "inserted", "updated", "deleted", "unchanged")),
-            detail,
+            shown(detail),
         )
     console.print(table)
     for o in outcomes:
         if o.location:
-            console.print(f"{o.file} → {o.location}", highlight=False, soft_wrap=True)
+            console.print(f"{shown(o.file)} → {shown(o.location)}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console, err_console, print_json, usage_error
+from etl.cli.common import EXIT_FAILED, EXIT_OK, check_inputs, console, err_console, print_json, shown
 from etl.config import get_settings
-from etl.errors import ConfigError
 
 COLOURS = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}
 
@@ -24,34 +23,32 @@ def sim(
     ] = None,
 ) -> None:
     """Run each file through the packaged state machine and Lambda handlers on moto (landing → ... → notify)."""
-    for path in files:
-        if not path.is_file():
-            usage_error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+    check_inputs(files)
     from etl.aws.sim import run_files
     from etl.db.connect import describe
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # moto logs every Fail state it interprets as an ERROR
     settings = get_settings()
     if not as_json:
-        err_console.print(f"emulated AWS (moto); database: {describe(settings)}", highlight=False)
-    try:
-        runs = run_files(files, settings, threshold=threshold)
-    except ConfigError as exc:  # a package installed without its data files, an unreachable database
-        usage_error(str(exc))
+        err_console.print(f"emulated AWS (moto); database: {shown(describe(settings))}", highlight=False)
+    # a ConfigError (a package installed without its data files, an unreachable database) is one line, exit 2,
+    # from etl/cli/main.py
+    runs = run_files(files, settings, threshold=threshold)
     for run in runs:
         if as_json:
             print_json(run.to_dict())
             continue
         colour = COLOURS.get(run.status, "red")
         console.print(
-            f"[bold]{run.file}[/]  [{colour}]{run.status}[/]  (execution {run.execution_name}: {run.execution_status})",
+            f"[bold]{shown(run.file)}[/]  [{colour}]{run.status}[/]  "
+            f"(execution {run.execution_name}: {run.execution_status})",
             highlight=False,
         )
-        console.print("  " + " → ".join(run.states), highlight=False, soft_wrap=True)
+        console.print("  " + shown(" → ".join(run.states)), highlight=False, soft_wrap=True)
         if run.notification:
-            console.print_json(data=run.notification)
+            console.print_json(data=run.notification, ensure_ascii=True)
         elif run.detail:
-            console.print(f"  {run.detail}", highlight=False)
+            console.print(f"  {shown(run.detail)}", highlight=False)
     raise typer.Exit(EXIT_OK if all(run.ok for run in runs) else EXIT_FAILED)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console, print_json, usage_error
+from etl.cli.common import EXIT_FAILED, EXIT_OK, check_inputs, console, print_json, shown, usage_error
 from etl.contract import ContractError, load_contract
 from etl.core.validate import Report, validate_file
 
@@ -23,9 +23,7 @@ def validate(
         contract = load_contract(feed) if feed else None
     except ContractError as exc:
         usage_error(str(exc))
-    for path in files:
-        if not path.is_file():
-            usage_error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+    check_inputs(files)
     reports: list[Report] = []
     for path in files:
         try:
@@ -45,7 +43,7 @@ def validate(
 def _show(report: Report) -> None:
     verdict = "[green]VALID[/]" if report.valid else "[bold red]INVALID[/]"
     console.print(
-        f"{verdict}  {report.file}  feed={report.feed or '-'}  business_date={report.business_date or '-'}  "
+        f"{verdict}  {shown(report.file)}  feed={report.feed or '-'}  business_date={report.business_date or '-'}  "
         f"rows={report.row_count:,}  control_total={report.control_total if report.control_total is not None else '-'}",
         highlight=False,
     )
@@ -55,7 +53,7 @@ def _show(report: Report) -> None:
     for column in ("rule", "count", "first lines", "message"):
         table.add_column(column)
     for rule, err in sorted(report.errors.items()):
-        table.add_row(rule, f"{err.count:,}", ", ".join(map(str, err.lines)) or "-", err.message)
+        table.add_row(rule, f"{err.count:,}", ", ".join(map(str, err.lines)) or "-", shown(err.message))
     console.print(table)
 
 

@@ -40,19 +40,27 @@ def _length_ok(text: pa.Array, quantifier: str) -> pa.Array:
     return pc.and_(pc.greater_equal(length, int(low)), pc.less_equal(length, int(high or low)))
 
 
+def whole(pattern: str) -> str:
+    """``pattern`` anchored to the whole text for RE2: ``\\A(?:...)\\z`` (``\\z``: the very end, never before a
+    trailing newline), whether or not the contract wrote ``^``/``$``."""
+    return rf"\A(?:{pattern})\z"
+
+
 def matches(text: pa.Array, pattern: str) -> np.ndarray:
-    """Rows whose whole text matches ``pattern`` (RE2 syntax).
+    """Rows whose WHOLE text matches ``pattern`` (RE2 syntax; its ``\\d``/``\\w``/``\\s`` are ASCII), the
+    same answers as ``FieldSpec.matches`` (Python, ``re.ASCII`` + ``fullmatch``).
 
     Simple anchored patterns (``^\\d{12}$``, ``^[A-Z]{3}$``, ...) are first decided by cheap ASCII kernels;
     RE2 only looks at the rows those could not pass, so the answer is always RE2's, just faster.
     """
+    anchored = whole(pattern)
     simple = _SIMPLE.match(pattern)
     if not simple:
-        return to_mask(pc.match_substring_regex(text, pattern))
+        return to_mask(pc.match_substring_regex(text, anchored))
     ok = to_mask(pc.and_(_class_ok(text, simple.group(1)), _length_ok(text, simple.group(2))))
     rest = np.flatnonzero(~ok)
     if len(rest):
-        ok[rest] = to_mask(pc.match_substring_regex(text.take(pa.array(rest)), pattern))
+        ok[rest] = to_mask(pc.match_substring_regex(text.take(pa.array(rest)), anchored))
     return ok
 
 

@@ -25,6 +25,7 @@ from etl.core import checks
 from etl.core.findings import Findings
 from etl.core.parse import DEFAULT_BLOCK_SIZE, DatReader, FatalParseError, open_dat
 from etl.core.rules import RULES, is_record_rule
+from etl.names import name_text
 from etl.streams import prefetched
 
 
@@ -342,7 +343,7 @@ class Validator:
         tolerated = bool(len(record_lines)) and rejected_share <= self.contract.reject_threshold
         valid = not file_level and (not len(record_lines) or tolerated)
         report = Report(
-            file=self.file_name,
+            file=name_text(self.file_name),
             feed=self.contract.feed,
             valid=valid,
             business_date=business_date,
@@ -386,7 +387,7 @@ def validate_stream(
     contract = contract or contract_for_file(file_name)
     if contract is None or not contract.match_file(Path(file_name).name):
         return Report(
-            file=file_name,
+            file=name_text(file_name),
             feed=contract.feed if contract else None,
             errors={"F002": RuleErrors(count=1, lines=[0], message=f"{file_name!r} matches no feed's file pattern")},
         )

@@ -16,6 +16,8 @@ from types import ModuleType
 import psycopg
 from psycopg import sql
 
+from etl.io.zones import private_folders
+
 # initdb's 128MB of shared buffers cannot hold a 1M-row table with its indexes: a day-2 UPDATE of a quarter
 # of the rows then evicts and re-reads pages all along (measured 4.8 s -> 3.5 s with 512MB). Memory is only
 # taken as pages are used. tests/pg.py starts its clusters with the same settings, so the tests and
@@ -41,15 +43,32 @@ def pgdata_path(home: Path) -> Path:
 def server_uri(home: Path) -> str:
     """Connection URI (unix socket, trust auth) of the embedded server for ``home``, starting it if needed."""
     pgdata = pgdata_path(home)
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    private_folders(pgdata.parent)
     pgserver = _pgserver()
     uri = pgserver.get_server(pgdata, cleanup_mode=None).get_uri()
+    share_home_for_traversal(pgdata.parent)
     import fasteners  # pgserver's own dependency
 
     with fasteners.InterProcessLock(pgdata.parent / ".pgdata-settings.lock"):  # one process restarts it
         if apply_settings(uri):
             pgserver.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=_system_user())
     return uri
+
+
+def share_home_for_traversal(home: Path) -> None:
+    """Leave ``ETL_HOME`` open to other users for traversal only (``0711``), and only when it must be.
+
+    Run as root, pgserver runs the server as its own ``pgserver`` user and, at every start, adds ``o+rx`` to
+    each folder above ``pgdata`` so that user can reach it. Reaching is all it needs: the zones inside are
+    ``0700`` and their files ``0600``, so the only thing shared is ``pgdata`` (owned by ``pgserver``, ``0700``).
+    Taking the read bit back keeps other users from even listing ``ETL_HOME``. Not root: the server runs as the
+    caller and ``ETL_HOME`` stays ``0700``.
+    """
+    if _system_user() is None:
+        return
+    info = home.stat()
+    if info.st_uid == os.geteuid():
+        os.chmod(home, (info.st_mode & 0o700) | 0o011)
 
 
 def apply_settings(uri: str) -> bool:

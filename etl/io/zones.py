@@ -5,16 +5,25 @@ atomic (temp name then rename locally; S3 puts are atomic by nature). ``move`` i
 SHA-256), then delete the source, and never overwrites: a name taken in the destination gets a suffix.
 Between two folders of one file system the "copy" is a hard link: a second name for the very same bytes,
 so there is nothing to verify and a 1 GB file moves in microseconds.
+
+Local zones are private: every file a zone creates is ``0600`` and every folder ``0700`` whatever the umask
+(created with that mode, then ``fchmod``/``chmod`` since the umask masks the creation mode), and a hard-linked
+file gets ``0600`` on its inode too. A symbolic link inside a zone is never followed (``O_NOFOLLOW``): reading
+or moving one fails for that file. A key is the exact name: nothing in it is rewritten (a ``\\`` is a
+character of the name, not a separator). Names derived from a name (temp files, sidecars, numbered copies)
+are kept within ``NAME_MAX`` (255 bytes) by ``fit_name``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
 import re
 import shutil
+import stat
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -29,6 +38,8 @@ ERROR_SUFFIX = ".error.json"  # beside a file in the error zone: the Step Functi
 _MAX_SINGLE_PUT = 5 << 30  # S3 single PUT/COPY limit; larger objects go multipart
 _MAX_SUFFIX = 1000
 _TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # S3 refused a create-only-if-absent write
+FILE_MODE, DIR_MODE = 0o600, 0o700  # zone files hold card data: readable by their owner only
+NAME_MAX = 255  # bytes in one path component (Linux, macOS); S3 has no such limit but one rule serves both
 
 
 class MoveError(RuntimeError):
@@ -40,16 +51,45 @@ def dated_key(feed: str, business_date: date, file_name: str) -> str:
     return f"{feed}/{business_date:%Y-%m-%d}/{PurePosixPath(file_name).name}"
 
 
+def _nbytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+def fit_name(stem: str, suffix: str = "", *, identity: str | None = None) -> str:
+    """``stem + suffix`` when it fits in ``NAME_MAX`` bytes; else the stem cut short, then ``~`` and 12 hex of
+    the SHA-256 of ``identity`` (default: the full stem), then ``suffix``.
+
+    The hash keeps names derived from different long names apart, and the result is the same for the same
+    input, so a sidecar is found again from its data file's name. Cuts fall on character boundaries.
+    """
+    if _nbytes(stem + suffix) <= NAME_MAX:
+        return stem + suffix
+    digest = hashlib.sha256((identity or stem).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    tail = f"~{digest}{suffix}"
+    room = NAME_MAX - _nbytes(tail)
+    if room < 0:
+        raise ValueError(f"suffix {suffix!r} leaves no room for a name")
+    cut = stem
+    while _nbytes(cut) > room:
+        cut = cut[: max(0, len(cut) - max(1, (_nbytes(cut) - room) // 4))]
+    return cut + tail
+
+
 def sidecar_key(data_key: str, suffix: str = REPORT_SUFFIX) -> str:
-    """A file that lives beside a data file (its validation report, its rejects)."""
-    return data_key + suffix
+    """A file that lives beside a data file (its validation report, its rejects): ``<name><suffix>``, or for a
+    name too long for that, ``fit_name``'s shortened, hashed form (so it never exceeds ``NAME_MAX``)."""
+    folder, _, name = data_key.rpartition("/")
+    side = fit_name(name, suffix)
+    return f"{folder}/{side}" if folder else side
 
 
 def _clean_key(key: str) -> str:
-    parts = PurePosixPath(key.replace("\\", "/")).parts
-    if not parts or key.startswith("/") or ".." in parts:
+    """The key as given, checked: ``/``-separated names, none empty, ``.`` or ``..``. Nothing is rewritten: a
+    backslash (or any other byte) is part of a name, so a key always names exactly the file it was built from."""
+    parts = key.split("/")
+    if not key or any(part in ("", ".", "..") for part in parts) or "\0" in key:
         raise ValueError(f"invalid zone key {key!r}")
-    return "/".join(parts)
+    return key
 
 
 def _hidden(key: str) -> bool:
@@ -116,11 +156,14 @@ class Zone(ABC):
 
 
 class LocalZone(Zone):
-    """A folder: atomic writes through a hidden temp file in the target directory."""
+    """A folder: atomic writes through a hidden temp file in the target directory; private modes (see the
+    module docstring). ``follow_links`` is only for the caller's own input folder (``etl run FILE``), never a
+    zone: a named input that is a symbolic link is read through it, as ``cp`` does."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, follow_links: bool = False) -> None:
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
+        self.follow_links = follow_links
 
     def path(self, key: str) -> Path:
         return self.root / _clean_key(key)
@@ -128,59 +171,127 @@ class LocalZone(Zone):
     def uri_of(self, key: str) -> str:
         return str(self.path(key))
 
+    def _stat(self, key: str) -> os.stat_result:
+        path = self.path(key)
+        return path.stat() if self.follow_links else path.lstat()
+
     def exists(self, key: str) -> bool:
-        return self.path(key).is_file()
+        try:
+            return stat.S_ISREG(self._stat(key).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     def size(self, key: str) -> int:
-        return self.path(key).stat().st_size
+        return self._stat(key).st_size
 
     def open_read(self, key: str) -> BinaryIO:
-        return self.path(key).open("rb")
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | (0 if self.follow_links else _NOFOLLOW)
+        fd = os.open(self.path(key), flags)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise IsADirectoryError(errno.EISDIR, "not a regular file", str(self.path(key)))
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def list(self, prefix: str = "") -> list[str]:
         base = self.root / PurePosixPath(prefix).parent if "/" in prefix else self.root
         if not base.is_dir():
             return []
-        keys = (p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        keys = (p.relative_to(self.root).as_posix() for p in base.rglob("*") if _regular(p))
         return sorted(k for k in keys if k.startswith(prefix) and not _hidden(k))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink()
 
+    def make_folder(self, folder: Path) -> None:
+        """``folder`` (inside this zone) and its missing parents, each created ``0700``."""
+        private_folders(folder)
+
     @contextlib.contextmanager
     def local_write(self, key: str, *, overwrite: bool = True) -> Iterator[Path]:
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+        private_folders(target.parent)
+        temp = target.with_name(fit_name(f".{target.name}", f".tmp-{uuid.uuid4().hex}"))
+        os.close(_create_private(temp))  # the writer reopens it: an existing file keeps its 0600
         try:
             yield temp
+            make_private(temp)  # in case the writer replaced the file instead of rewriting it
             _publish(temp, target, overwrite)
         finally:
             temp.unlink(missing_ok=True)
 
     def put_file(self, local_path: str | Path, key: str, *, overwrite: bool = True) -> None:
-        with self.local_write(key, overwrite=overwrite) as temp:
-            shutil.copyfile(local_path, temp)
+        with open(local_path, "rb") as stream:
+            self.put_stream(stream, key, overwrite=overwrite)
 
     def put_stream(self, stream: BinaryIO, key: str, *, overwrite: bool = True) -> None:
         with self.local_write(key, overwrite=overwrite) as temp, temp.open("wb") as out:
             shutil.copyfileobj(stream, out, CHUNK)
 
     def copy_to(self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False) -> None:
-        dst.put_file(self.path(key), dst_key, overwrite=overwrite)
+        if isinstance(dst, S3Zone) and self._stat(key).st_size > _MAX_SINGLE_PUT:
+            if not self.exists(key):
+                raise IsADirectoryError(errno.EISDIR, "not a regular file", self.uri_of(key))
+            dst.put_file(self.path(key), dst_key, overwrite=overwrite)  # multipart upload by name
+            return
+        with self.open_read(key) as stream:
+            dst.put_stream(stream, dst_key, overwrite=overwrite)
 
     def link_to(self, key: str, dst: Zone, dst_key: str) -> bool:
-        if not isinstance(dst, LocalZone):
-            return False
+        if not isinstance(dst, LocalZone) or self.follow_links or not self.exists(key):
+            return False  # a symbolic link is never linked: reading it (O_NOFOLLOW) reports it
         target = dst.path(dst_key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(target.parent)
         try:
-            os.link(self.path(key), target)
+            os.link(self.path(key), target, follow_symlinks=False)
         except FileExistsError:
             raise
         except OSError:  # another file system, or one without hard links: copy instead
             return False
+        try:
+            make_private(target)  # the inode keeps the mode it had: a file dropped 0644 becomes 0600
+        except OSError:  # not ours to chmod: take it back and copy instead (the copy is created 0600)
+            target.unlink()
+            return False
         return True
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def private_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each ``0700`` whatever the umask (existing ones are left)."""
+    missing: list[Path] = []
+    current = Path(folder)
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, DIR_MODE)
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        os.chmod(path, DIR_MODE)
+
+
+def _create_private(path: Path) -> int:
+    """A new file opened for writing, ``0600`` whatever the umask, never through a link; returns the fd."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _publish(temp: Path, target: Path, overwrite: bool) -> None:
@@ -189,13 +300,22 @@ def _publish(temp: Path, target: Path, overwrite: bool) -> None:
         os.replace(temp, target)
         return
     try:
-        os.link(temp, target)
+        os.link(temp, target, follow_symlinks=False)
     except FileExistsError:
         raise
     except OSError:  # no hard links on this file system: check, then rename
-        if target.exists():
+        if os.path.lexists(target):
             raise FileExistsError(str(target)) from None
         os.replace(temp, target)
+
+
+def make_private(path: Path) -> None:
+    """``chmod 0600`` a regular file without following a link (a link raises ``OSError``)."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 class S3Zone(Zone):
@@ -301,8 +421,9 @@ class S3Zone(Zone):
     def local_write(self, key: str, *, overwrite: bool = True) -> Iterator[Path]:
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="etl-s3-write-") as folder:
-            temp = Path(folder) / PurePosixPath(key).name
+        with tempfile.TemporaryDirectory(prefix="etl-s3-write-") as folder:  # 0700, its file created 0600
+            temp = Path(folder) / fit_name("part", PurePosixPath(key).suffix[:16])
+            os.close(_create_private(temp))
             yield temp
             self.put_file(temp, key, overwrite=overwrite)
 
@@ -342,9 +463,13 @@ def _candidates(key: str, keep_name: bool = False) -> Iterator[str]:
     (``dir/1/name``, ...): landing and raw need the exact name, which says the feed and date.
     """
     yield key
-    path = PurePosixPath(key)
+    folder, _, name = key.rpartition("/")
+    base = f"{folder}/" if folder else ""
+    stem, dot, ext = name.rpartition(".")
+    if not stem or _nbytes(ext) > 16:  # no extension (or no real one): the number goes at the end
+        stem, dot, ext = name, "", ""
     for n in [*range(1, _MAX_SUFFIX), uuid.uuid4().hex]:
-        yield str(path.parent / str(n) / path.name if keep_name else path.with_name(f"{path.stem}.{n}{path.suffix}"))
+        yield f"{base}{n}/{name}" if keep_name else base + fit_name(f"{stem}.{n}", dot + ext, identity=name)
 
 
 _TAKEN_NAME = re.compile(r"^(?P<stem>.+)\.(?:\d{1,3}|[0-9a-f]{32})(?P<ext>\.[^./]+)$")

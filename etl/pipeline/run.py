@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.db.ledger import LedgerStatus
+from etl.names import name_text
 from etl.pipeline import drift_warnings, steps
 from etl.pipeline.context import Context
 from etl.pipeline.notify import Status, build_message, publish
@@ -39,8 +41,46 @@ class Outcome:
 
 
 def run_file(ctx: Context, path: Path, progress: Progress | None = None) -> Outcome:
-    """Copy a local file into landing and run it through the pipeline."""
-    return run_landed(ctx, steps.accept_local(ctx, path), progress)
+    """Copy a local file into landing and run it through the pipeline.
+
+    A file that cannot be taken in (landing full, a name the zone's file system refuses, no permission) is a
+    FAILURE of that file alone: the caller's file stays where it was, untouched, nothing of it stays in the
+    zones, and the notification says why; there is no ledger row, since the pipeline never had the file.
+    """
+    try:
+        landing_key = steps.accept_local(ctx, path)
+    except OSError as exc:
+        return _not_taken(ctx, path, None, exc)
+    try:
+        return run_landed(ctx, landing_key, progress)
+    except OSError as exc:  # past landing → raw every error is the file's own FAILURE: this is that move
+        if not ctx.zone("landing").exists(landing_key):
+            raise
+        return _not_taken(ctx, path, landing_key, exc)
+
+
+def _not_taken(ctx: Context, path: Path, landing_key: str | None, exc: OSError) -> Outcome:
+    """The FAILURE of a local file the zones could not take; our own landing copy is removed (the caller still
+    has the original, so nothing is lost and nothing is left behind)."""
+    if landing_key is not None:
+        with contextlib.suppress(OSError):
+            ctx.zone("landing").delete(landing_key)
+    ref = steps.FileRef.for_key(name_text(path.name))
+    reason = exc.strerror or str(exc)
+    outcome = Outcome(file=name_text(path.name), status="FAILURE", feed=ref.feed, location=name_text(path))
+    outcome.business_date = ref.business_date.isoformat() if ref.business_date else None
+    outcome.error = f"not taken in, left where it was: {type(exc).__name__}: {reason}"
+    outcome.message = build_message(
+        "FAILURE",
+        feed=outcome.feed,
+        execution_name="",
+        file=outcome.file,
+        business_date=outcome.business_date,
+        error=outcome.error,
+        location=outcome.location,
+    )
+    publish(outcome.message, topic_arn=ctx.settings.sns_topic_arn)
+    return outcome
 
 
 def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None) -> Outcome:
@@ -49,7 +89,7 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
     say("landing → raw")
     ref = steps.land_to_raw(ctx, landing_key)
     outcome = Outcome(
-        file=ref.name,
+        file=ref.text,
         status="FAILURE",
         feed=ref.feed,
         business_date=ref.business_date.isoformat() if ref.business_date else None,

@@ -30,7 +30,8 @@ from etl.db.ledger import LedgerStatus, RowCounts
 from etl.db.load import LoadResult
 from etl.db.load import load as load_batches
 from etl.io.stage import stage_key, write_stage
-from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, copy_unique, dated_key, move, sidecar_key, zone
+from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, LocalZone, copy_unique, dated_key, move, sidecar_key
+from etl.names import name_text
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name as name_execution
 from etl.streams import prefetched, tee
@@ -62,6 +63,11 @@ class FileRef:
         return load_contract(self.feed)
 
     @property
+    def text(self) -> str:
+        """The name as the ledger, notifications and lineage store it (``etl.names.name_text``)."""
+        return name_text(self.name)
+
+    @property
     def stem(self) -> str:
         return PurePosixPath(self.name).stem
 
@@ -85,9 +91,11 @@ def accept_local(ctx: Context, path: Path) -> str:
     """Copy a local file into the landing zone (the caller's file is left where it was); returns its key.
 
     A name already in landing (another run of the same file) puts the copy in a numbered folder: the
-    file name itself must stay exact, since it names the feed and date.
+    file name itself must stay exact, since it names the feed and date. An input that is a symbolic link is
+    read through it, as ``cp`` does (the caller named it), and its target's bytes land under the link's own
+    name; no link is ever copied, and links inside the zones are never followed.
     """
-    source = zone(str(path.parent.resolve()))
+    source = LocalZone(path.parent.resolve(), follow_links=True)
     return copy_unique(source, path.name, ctx.zone("landing"), path.name, keep_name=True)
 
 
@@ -154,7 +162,7 @@ def transform(ctx: Context, ref: FileRef, validation: Validation) -> str:
     """Transform the raw file into its stage parquet file (overwriting its own earlier one); returns the URI."""
     business_date = validation.report.business_date
     assert business_date is not None, "a valid file has a business date"
-    lineage = Lineage.now(business_date, ref.name, validation.execution_name)
+    lineage = Lineage.now(business_date, ref.text, validation.execution_name)
     return write_stage(
         ctx.settings.zone_uri("stage"), ref.contract, business_date, ref.stem, staged_batches(ctx, ref, lineage)
     )
@@ -190,7 +198,7 @@ def load(
         ctx.conn,
         ref.contract,
         stage_batches(ctx, ref, report.business_date) if batches is None else batches,
-        file_name=ref.name,
+        file_name=ref.text,
         sha256=report.sha256,
         business_date=report.business_date,
         execution_name=validation.execution_name,
@@ -207,7 +215,7 @@ def stage_and_load(ctx: Context, ref: FileRef, validation: Validation) -> tuple[
     """
     day = validation.report.business_date
     assert day is not None
-    lineage = Lineage.now(day, ref.name, validation.execution_name)
+    lineage = Lineage.now(day, ref.text, validation.execution_name)
     batches, written = _staging(ctx, ref, day, staged_batches(ctx, ref, lineage))
     try:
         result = load(ctx, ref, validation, batches)
@@ -290,14 +298,14 @@ def validate_stage_and_load(
         if not loadable(verdict[0]):
             raise _NotLoadable
 
-    lineage = Lineage.now(day, ref.name, name)
+    lineage = Lineage.now(day, ref.text, name)
     batches, written = _staging(ctx, ref, day, transform_batches(checked_batches(), contract, lineage, ctx.masker))
     try:  # unique keys: R005 is a record rule, so a file that reaches the statements passed it
         result = load_batches(
             ctx.conn,
             contract,
             batches,
-            file_name=ref.name,
+            file_name=ref.text,
             sha256=sha256,
             business_date=day,
             execution_name=name,
@@ -365,7 +373,7 @@ def record_outcome(
             ledger.insert_row(
                 ctx.conn,
                 feed=ref.feed or "unknown",
-                file_name=ref.name,
+                file_name=ref.text,
                 sha256=report.sha256 or "",
                 business_date=report.business_date,
                 status=status,
@@ -376,7 +384,7 @@ def record_outcome(
     ledger.record_rejected(
         ctx.conn,
         feed=ref.feed or "unknown",
-        file_name=ref.name,
+        file_name=ref.text,
         sha256=(report.sha256 if report else None) or _raw_sha256(ctx, ref),
         business_date=report.business_date if report else ref.business_date,
         execution_name=validation.execution_name if validation else None,

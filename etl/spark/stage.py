@@ -12,7 +12,7 @@ import os
 import shutil
 import uuid
 
-from etl.io.zones import LocalZone, Zone
+from etl.io.zones import LocalZone, Zone, make_private, private_folders
 
 TEMP_ROOT = "_tmp"
 
@@ -35,7 +35,8 @@ def promote_part_file(stage: Zone, prefix: str, final_key: str) -> None:
         folder = stage.path(prefix)
         part = folder / _single_part(os.listdir(folder), str(folder))
         target = stage.path(final_key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(target.parent)
+        make_private(part)  # Spark wrote it with the umask's mode; the stage is private (0600)
         os.replace(part, target)
         shutil.rmtree(folder)
         return

@@ -148,7 +148,7 @@ def test_local_move_links_instead_of_copying(tmp_path: Path) -> None:
 
 
 def test_local_move_copies_and_verifies_across_file_systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def cross_device(*_args: object) -> None:
+    def cross_device(*_args: object, **_kwargs: object) -> None:
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", cross_device)
