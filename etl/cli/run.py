@@ -25,8 +25,6 @@ def run(
     check_inputs(files)
     settings = get_settings()
     where = database_location(settings)
-    if not as_json:
-        show_locations(settings, where)
     from etl.pipeline.context import Context
     from etl.pipeline.run import run_file
 
@@ -34,6 +32,8 @@ def run(
     with _progress(as_json) as bar, Context(settings) as ctx:
         check_database(ctx, where)
         check_zones(ctx)
+        if not as_json:  # once it is all usable: an error stays the one line on stderr
+            show_locations(settings, where)
         for path in files:
             # one pass over the raw file validates, transforms and loads it; a further pass (confirming
             # duplicate keys, leaving out rejected records) starts the bar again
