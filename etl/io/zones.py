@@ -55,16 +55,16 @@ def _nbytes(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
 
-def fit_name(stem: str, suffix: str = "", *, identity: str | None = None) -> str:
+def fit_name(stem: str, suffix: str = "") -> str:
     """``stem + suffix`` when it fits in ``NAME_MAX`` bytes; else the stem cut short, then ``~`` and 12 hex of
-    the SHA-256 of ``identity`` (default: the full stem), then ``suffix``.
+    the SHA-256 of the full stem, then ``suffix``.
 
     The hash keeps names derived from different long names apart, and the result is the same for the same
     input, so a sidecar is found again from its data file's name. Cuts fall on character boundaries.
     """
     if _nbytes(stem + suffix) <= NAME_MAX:
         return stem + suffix
-    digest = hashlib.sha256((identity or stem).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     tail = f"~{digest}{suffix}"
     room = NAME_MAX - _nbytes(tail)
     if room < 0:
@@ -469,7 +469,7 @@ def _candidates(key: str, keep_name: bool = False) -> Iterator[str]:
     if not stem or _nbytes(ext) > 16:  # no extension (or no real one): the number goes at the end
         stem, dot, ext = name, "", ""
     for n in [*range(1, _MAX_SUFFIX), uuid.uuid4().hex]:
-        yield f"{base}{n}/{name}" if keep_name else base + fit_name(f"{stem}.{n}", dot + ext, identity=name)
+        yield f"{base}{n}/{name}" if keep_name else base + fit_name(f"{stem}.{n}", dot + ext)
 
 
 _TAKEN_NAME = re.compile(r"^(?P<stem>.+)\.(?:\d{1,3}|[0-9a-f]{32})(?P<ext>\.[^./]+)$")
