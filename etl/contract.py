@@ -50,7 +50,7 @@ def field_regex(pattern: str) -> re.Pattern[str]:
 
     regex = name_regex(pattern)
     try:
-        pc.match_substring_regex(pa.array([], pa.string()), pattern)
+        pc.match_substring_regex(pa.array([""], pa.string()), pattern)  # compiled on the first value
     except pa.ArrowInvalid as exc:
         raise ValueError(f"pattern is not valid RE2 syntax: {exc}") from exc
     return regex
