@@ -22,7 +22,7 @@ from etl.config import get_settings
 from etl.core.validate import Report
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
-from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key
+from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key, valid_key
 from etl.pipeline import drift_warnings, steps
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
@@ -99,6 +99,8 @@ def _present(event: Any, target: Zone, name: str, skipped: list[Payload]) -> Ite
             continue
         if key.endswith((*steps.SIDECARS, ERROR_SUFFIX)):
             skipped.append({"key": obj.key, "reason": "a sidecar, not a data file"})
+        elif not valid_key(key):  # "a//b", "a/./b", ...: would name another object once normalised
+            skipped.append({"key": obj.key, "reason": "not a usable zone key (empty, '.' or '..' part)"})
         elif not target.exists(key):
             skipped.append({"key": obj.key, "reason": f"no longer in the {name} zone"})
         else:

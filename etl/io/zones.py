@@ -83,6 +83,15 @@ def sidecar_key(data_key: str, suffix: str = REPORT_SUFFIX) -> str:
     return f"{folder}/{side}" if folder else side
 
 
+def valid_key(key: str) -> bool:
+    """True when ``key`` can name a zone object as it is (see ``_clean_key``)."""
+    try:
+        _clean_key(key)
+    except ValueError:
+        return False
+    return True
+
+
 def _clean_key(key: str) -> str:
     """The key as given, checked: ``/``-separated names, none empty, ``.`` or ``..``. Nothing is rewritten: a
     backslash (or any other byte) is part of a name, so a key always names exactly the file it was built from."""
