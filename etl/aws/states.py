@@ -255,7 +255,7 @@ def _record_failure(ctx: Context, ref: steps.FileRef, payload: Payload, error: P
         validation = _validation(ctx, ref, payload) if ctx.zone("raw").exists(report_key) else None
         steps.record_outcome(ctx, ref, validation, LedgerStatus.FAILED, error=error_text(error))
     except Exception as exc:
-        log.warning("FAILED ledger row not written for %s: %s", ref.name, type(exc).__name__)
+        log.warning("FAILED ledger row not written for %r: %s", ref.name, type(exc).__name__)
 
 
 def notify(payload: Payload) -> Payload:
