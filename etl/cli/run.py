@@ -37,7 +37,7 @@ def run(
         for path in files:
             # one pass over the raw file validates, transforms and loads it; a further pass (confirming
             # duplicate keys, leaving out rejected records) starts the bar again
-            task = bar.add_task(shown(path.name), total=max(path.stat().st_size, 1))
+            task = bar.add_task(shown(path.name), total=_size(path))
             ctx.on_read = lambda n, task=task: bar.update(task, advance=n)
             ctx.on_pass = lambda task=task: bar.update(task, completed=0)
 
@@ -45,7 +45,7 @@ def run(
                 bar.update(task, description=f"{label}: {name}")
 
             outcomes.append(run_file(ctx, path, step))
-            bar.update(task, completed=max(path.stat().st_size, 1))
+            bar.update(task, completed=_size(path))
     if as_json:
         if settings.sns_topic_arn:  # notifications went to SNS: still give the caller one line per file
             for outcome in outcomes:
@@ -109,6 +109,14 @@ def check_zones(ctx: Context) -> None:
                 raise PermissionError(13, "Permission denied")
         except OSError as exc:
             usage_error(f"the {name} zone {target.root} cannot be written: {exc.strerror or exc}")
+
+
+def _size(path: Path) -> int:
+    """The input's size for the progress bar (1 when it cannot be read: the run itself reports why)."""
+    try:
+        return max(path.stat().st_size, 1)
+    except OSError:
+        return 1
 
 
 def _progress(quiet: bool) -> Progress:
