@@ -9,8 +9,8 @@ import typer
 from psycopg import sql
 from rich.table import Table
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console, shown
-from etl.cli.run import show_locations
+from etl.cli.common import EXIT_FAILED, EXIT_OK, console, shown, usage_error
+from etl.cli.run import check_database, check_zones, database_location, show_locations
 from etl.config import get_settings
 from etl.contract import all_contracts
 
@@ -33,16 +33,24 @@ def demo(
 
     settings = get_settings()
     incoming = settings.home.resolve() / "incoming"
-    show_locations(settings)
-    files = []
-    for offset in range(days):
-        day = START + dt.timedelta(days=offset)
-        earlier = tuple(BaseFile(START + dt.timedelta(days=k), rows) for k in range(offset))
-        for contract in all_contracts():
-            updates = earlier if contract.feed == "transactions" else ()
-            files.append(generate(contract.feed, day, rows=rows, seed=seed, out_dir=incoming, updates_of=updates))
+    where = database_location(settings)
     outcomes = []
     with Context(settings) as ctx:
+        check_database(ctx, where)  # like `etl run`: unusable database or zones are exit 2, before anything
+        check_zones(ctx)
+        show_locations(settings, where)
+        files = []
+        for offset in range(days):
+            day = START + dt.timedelta(days=offset)
+            earlier = tuple(BaseFile(START + dt.timedelta(days=k), rows) for k in range(offset))
+            for contract in all_contracts():
+                updates = earlier if contract.feed == "transactions" else ()
+                try:
+                    files.append(
+                        generate(contract.feed, day, rows=rows, seed=seed, out_dir=incoming, updates_of=updates)
+                    )
+                except OSError as exc:
+                    usage_error(f"cannot write the sample files to {incoming}: {exc.strerror or exc}")
         for path in files:
             outcomes.append(run_file(ctx, path))
         _show_where(ctx)

@@ -160,13 +160,18 @@ def _unwritable(folder: Path) -> Iterator[Path]:
         folder.chmod(0o700)
 
 
-@pytest.mark.parametrize("database", ["configured", "embedded"])
-def test_a_read_only_etl_home_is_one_line_exit_2(pipeline: Pipeline, hostile, tmp_path: Path, database: str) -> None:
+@pytest.mark.parametrize(
+    ("database", "command"),
+    [("configured", ["run", "{src}/f.dat"]), ("embedded", ["run", "{src}/f.dat"]), ("configured", ["demo"])],
+)
+def test_a_read_only_etl_home_is_one_line_exit_2(
+    pipeline: Pipeline, hostile, tmp_path: Path, database: str, command: list[str]
+) -> None:
     (pipeline.src / "f.dat").write_bytes(b"H|x\n")
     env = {} if database == "configured" else {"ETL_DATABASE_URL": ""}
     with _unwritable(tmp_path / "ro") as home:
         env["ETL_HOME"] = str(home)
-        proc = hostile(["run", "{src}/f.dat"], env)
+        proc = hostile(command, env)
     line = assert_one_line(proc, 2)
     assert ("zone" if database == "configured" else "database") in line
 

@@ -94,6 +94,13 @@ def test_printed_names_are_exact_with_markup_and_escapes_shown(pipeline: Pipelin
     assert "transactions_20240301\\x1b[2J.dat → " in result.stdout
     assert "transactions_\\xff20240301.dat → " in result.stdout
     assert sorted(r["file_name"] for r in pipeline.ledger()) == sorted(name_text(n) for n in names)
+    # the ledger and the validation report print the same names, escaped
+    status = pipeline.cli("status")
+    assert status.exit_code == 0 and "\x1b" not in status.stdout
+    assert "transactions_20240301\\x1b[2J.dat" in status.stdout and f"[bold]{GOOD}" in status.stdout
+    checked = pipeline.cli("validate", *paths)
+    assert checked.exit_code == 1 and "\x1b" not in checked.stdout
+    assert "transactions_\\xff20240301.dat" in checked.stdout and f"[bold]{GOOD}" in checked.stdout
 
 
 def test_a_backslash_name_reads_its_own_file_not_the_one_in_a_folder(pipeline: Pipeline, valid_bytes: bytes) -> None:
