@@ -42,6 +42,9 @@ def name_regex(pattern: str) -> re.Pattern[str]:
         raise ValueError(f"pattern does not compile: {exc}") from exc
 
 
+_CASE_FOLD = re.compile(r"\(\?[a-zA-Z]*i[a-zA-Z-]*[:)]")
+
+
 @cache
 def field_regex(pattern: str) -> re.Pattern[str]:
     """A field pattern compiled for ``fullmatch`` with ASCII classes; RE2 must accept it too (the validator
@@ -49,6 +52,8 @@ def field_regex(pattern: str) -> re.Pattern[str]:
     import pyarrow.compute as pc
 
     regex = name_regex(pattern)
+    if _CASE_FOLD.search(pattern):  # RE2 folds case in Unicode ("k" matches the Kelvin sign), Python in ASCII
+        raise ValueError("case-insensitive patterns ((?i)) are not allowed: list both cases, e.g. [A-Za-z]")
     try:
         pc.match_substring_regex(pa.array([""], pa.string()), pattern)  # compiled on the first value
     except pa.ArrowInvalid as exc:

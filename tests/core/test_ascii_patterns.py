@@ -136,6 +136,13 @@ def test_a_pattern_re2_cannot_run_is_a_contract_error() -> None:
         parse_contract(_contract_with_pattern(r"^(\d)\1$"), "test.yml")  # a back-reference: Python only
 
 
+@pytest.mark.parametrize("pattern", ["(?i)^usd$", "^(?i:usd)$", "(?si)x", "(?i-s:x)"])
+def test_a_case_insensitive_field_pattern_is_a_contract_error(pattern: str) -> None:
+    """RE2 folds case in Unicode (``k`` matches the Kelvin sign ``K``), Python's ``re.ASCII`` does not."""
+    with pytest.raises(ContractError, match="case-insensitive"):
+        parse_contract(_contract_with_pattern(pattern), "test.yml")
+
+
 def _contract_with_pattern(pattern: str) -> str:
     quoted = pattern.replace("'", "''")
     return f"""
