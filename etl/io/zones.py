@@ -194,11 +194,13 @@ class LocalZone(Zone):
         return self._stat(key).st_size
 
     def open_read(self, key: str) -> BinaryIO:
-        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | (0 if self.follow_links else _NOFOLLOW)
+        # O_NONBLOCK: a FIFO planted in a zone must not hang the run in open(); it is refused below
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if self.follow_links else _NOFOLLOW)
         fd = os.open(self.path(key), flags)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise IsADirectoryError(errno.EISDIR, "not a regular file", str(self.path(key)))
+            os.set_blocking(fd, True)
             return os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)

@@ -120,6 +120,17 @@ def test_a_link_inside_a_zone_is_never_followed(tmp_path: Path) -> None:
     assert not (tmp_path / "victim").exists()
 
 
+def test_a_fifo_in_a_zone_is_refused_without_hanging(tmp_path: Path) -> None:
+    raw = zone(tmp_path / "raw")
+    (tmp_path / "raw").mkdir()
+    os.mkfifo(tmp_path / "raw" / "x.dat")
+    assert not raw.exists("x.dat") and raw.list() == []
+    with pytest.raises(OSError):
+        raw.open_read("x.dat")
+    with pytest.raises(OSError):
+        move(raw, "x.dat", zone(tmp_path / "archive"), "x.dat")
+
+
 def test_an_input_link_is_read_through_only_when_asked(tmp_path: Path, umask: int) -> None:
     """``etl run LINK`` copies the target's bytes (the caller named it); zones never do."""
     target = tmp_path / "in" / "target.bin"
