@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console, print_json, usage_error
+from etl.cli.common import EXIT_FAILED, EXIT_OK, console, print_json, shown, usage_error
 from etl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -105,7 +105,8 @@ def _replay_aws(
             print_json(item.to_dict())
         else:
             colour = "red" if item.action == "failed_again" else "green"
-            console.print(f"{item.source}  [{colour}]{item.action}[/]  {item.detail}", highlight=False, soft_wrap=True)
+            line = f"{shown(item.source)}  [{colour}]{item.action}[/]  {shown(item.detail)}"
+            console.print(line, highlight=False, soft_wrap=True)
     return all(item.action != "failed_again" for item in done)
 
 

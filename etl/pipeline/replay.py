@@ -44,7 +44,7 @@ def retire_sidecars(zone: Zone, key: str) -> list[str]:
     for suffix in SIDECAR_SUFFIXES:
         side = sidecar_key(key, suffix)
         if zone.exists(side):
-            retired.append(move(zone, side, zone, side + RETIRED_SUFFIX))
+            retired.append(move(zone, side, zone, sidecar_key(side, RETIRED_SUFFIX)))  # within NAME_MAX
     return retired
 
 
