@@ -37,9 +37,9 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="Only JSON on stdout: one line per replayed item.")] = False,
 ) -> None:
     """Run failed work again, through the unchanged pipeline (a file already loaded ends SKIPPED)."""
-    from etl.cli.run import _settings
+    from etl.config import get_settings
 
-    settings = _settings()
+    settings = get_settings()
     if date and not feed:
         usage_error("--date needs --feed (the error zone is laid out <feed>/<date>/)")
     if not (keys or feed or execution or queue):
