@@ -55,15 +55,16 @@ def replay(
 
 
 def _replay_local(settings: Settings, keys: list[str], feed: str | None, date: str | None, as_json: bool) -> bool:
-    from etl.cli.run import _summary, check_database, database_location, show_locations
+    from etl.cli.run import _summary, check_database, check_zones, database_location, show_locations
     from etl.pipeline.context import Context
     from etl.pipeline.replay import error_files, replay_local
 
     where = database_location(settings)
-    if not as_json:
-        show_locations(settings, where)
     with Context(settings) as ctx:
-        check_database(ctx, where)
+        check_database(ctx, where)  # as `etl run`: database and zones usable, then the one informational line
+        check_zones(ctx)
+        if not as_json:
+            show_locations(settings, where)
         chosen = [*keys, *(error_files(ctx.zone("error"), feed, date) if feed else [])]
         if not chosen:
             raise ConfigError("no file in the error zone matches")
