@@ -56,18 +56,22 @@ def replay(
 
 def _replay_local(settings: Settings, keys: list[str], feed: str | None, date: str | None, as_json: bool) -> bool:
     from etl.cli.run import _summary, check_database, check_zones, database_location, show_locations
+    from etl.io.zones import valid_key
     from etl.pipeline.context import Context
-    from etl.pipeline.replay import error_files, replay_local
+    from etl.pipeline.replay import error_files, is_data_key, replay_local
 
     where = database_location(settings)
     with Context(settings) as ctx:
         check_database(ctx, where)  # as `etl run`: database and zones usable, then the one informational line
         check_zones(ctx)
-        if not as_json:
-            show_locations(settings, where)
         chosen = [*keys, *(error_files(ctx.zone("error"), feed, date) if feed else [])]
         if not chosen:
             raise ConfigError("no file in the error zone matches")
+        for key in chosen:  # every key checked before anything moves or prints
+            if not (valid_key(key) and is_data_key(key) and ctx.zone("error").exists(key)):
+                raise ConfigError(f"{key}: no data file there to replay (error zone {ctx.zone('error').uri})")
+        if not as_json:
+            show_locations(settings, where)
         outcomes = list(replay_local(ctx, chosen))
     if not as_json:
         _summary(outcomes)

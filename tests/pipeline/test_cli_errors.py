@@ -80,6 +80,12 @@ CASES: dict[str, Case] = {
     "unknown option": Case(["run", "--frobnicate", "x.dat"], says="--frobnicate"),
     "missing argument": Case(["run"], says="files"),
     "unknown feed": Case(["validate", "--feed", "nope", "{src}/f.dat"], says="nope"),
+    "replay with a bad variable": Case(["replay", "x/2024-03-01/f.dat"], {"ETL_BLOCK_SIZE": "abc"}, says="ETL_BLOCK"),
+    "replay of nothing": Case(["replay"], says="nothing to replay"),
+    "replay of a missing key": Case(["replay", "transactions/2024-03-01/nope.dat"], says="no data file there"),
+    "replay into a read-only ETL_HOME": Case(
+        ["replay", "transactions/2024-03-01/f.dat"], {"ETL_HOME": "{src}/home-file"}, setup=_home_is_a_file
+    ),
 }
 
 
