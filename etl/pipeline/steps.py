@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl.contract import Contract, contract_for_file, load_contract
-from etl.core.parse import open_dat
+from etl.core.parse import DatReader, open_dat
 from etl.core.transform import Lineage, transform_batches
 from etl.core.validate import Report, Validator, validate_stream
 from etl.db import ledger
@@ -241,7 +241,7 @@ class _NotLoadable(Exception):
     """The one-pass load found the file invalid, or with rejected records to leave out: roll it back."""
 
 
-def _found_anything(validator: Validator, reader: object) -> bool:
+def _found_anything(validator: Validator, reader: DatReader) -> bool:
     """Whether the pass has met any finding yet (a record rule, or a structural problem of the parser).
 
     Checked after each batch's own checks and before the batch goes on to the transform and the COPY: the
@@ -249,7 +249,7 @@ def _found_anything(validator: Validator, reader: object) -> bool:
     line) can ever quote one. The first finding stops the pass; the step-by-step path then validates the
     whole file for its report (REJECTED), or leaves tolerated rejects out.
     """
-    return bool(validator.findings.counts) or bool(getattr(reader, "problems", None))
+    return bool(validator.findings.by_rule) or bool(reader.findings.by_rule)
 
 
 Loaded = tuple[str | None, LoadResult]  # (stage URI, load result)
