@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 FEEDS_PACKAGE = "etl.feeds"
+CARD_RUN_MIN_CHARS = 13  # the shortest card number (etl.core.card_runs.MIN_DIGITS)
 LINEAGE_COLUMNS = ("business_date", "source_file", "execution_name", "loaded_at")
 
 
@@ -70,8 +71,19 @@ class FieldType(StrEnum):
 
 
 class Pii(StrEnum):
+    """What a field may hold of a card number, and what happens to one found there (docs/design.md §4, §5).
+
+    - ``card_number``: the card field itself, replaced by ``card_last4`` and ``card_token``.
+    - ``free_text``: text such as a merchant name; a card number inside it (``etl.core.card_runs``) is
+      masked in the staged value, the record is kept.
+    - ``none`` (the default): no card number belongs here; a text value holding one rejects its record
+      (R007). The safe default: a field nobody thought about can never store a number in clear, and a
+      rejected record is seen in the report instead of being silently altered.
+    """
+
     none = "none"
     card_number = "card_number"
+    free_text = "free_text"
 
 
 class _Model(BaseModel):
@@ -109,12 +121,22 @@ class FieldSpec(_Model):
             raise ValueError(f"position {list(self.position)} must be 1-based with start <= end")
         if self.implied_decimals and self.type is not FieldType.decimal:
             raise ValueError("implied_decimals is only meaningful for type 'decimal'")
+        if self.pii is not Pii.none and self.type is not FieldType.string:
+            raise ValueError(f"pii: {self.pii.value} needs a field of type 'string'")
         return self
 
     def matches(self, value: str) -> bool:
         """The whole of ``value`` matches ``pattern`` (ASCII classes; no pattern: True). For single values
         (header, trailer); columns go through ``etl.core.checks.matches``, which gives the same answers."""
         return self.pattern is None or field_regex(self.pattern).fullmatch(value) is not None
+
+    @property
+    def may_hold_card_run(self) -> bool:
+        """A text field long enough for a card number that is not the card field: checked for card-number
+        runs (R007 for ``pii: none``, masked for ``pii: free_text``). Typed fields are values, not text."""
+        longest = self.width or self.max_length
+        fits = longest is None or longest >= CARD_RUN_MIN_CHARS
+        return self.type is FieldType.string and self.pii is not Pii.card_number and fits
 
     @property
     def width(self) -> int | None:

@@ -26,6 +26,7 @@ RULES: dict[str, str] = {
     "R004": "value does not match the field's pattern or length",
     "R005": "duplicate primary key inside the file",
     "R006": "card number fails the Luhn check",
+    "R007": "card number in a non-card field",
 }
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.contract import BucketDerivation, Contract, FieldSpec, FieldType, NegateIf, NotEqual, Pii, Ratio
+from etl.core.card_runs import mask_card_runs
 from etl.core.mask import CardMasker
 from etl.schema import RATIO_PRECISION, TIMESTAMP, field_type, stage_schema
 
@@ -101,7 +102,10 @@ def _typed(spec: FieldSpec, text: dict[str, pa.Array]) -> pa.Array:
     values = text[spec.name]
     kind = spec.type
     if kind is FieldType.string:
-        return values if spec.required else _blank_to_null(values)
+        values = values if spec.required else _blank_to_null(values)
+        # free text keeps its record with any card number masked; in any other field a card number has
+        # rejected the record already (R007), and masking here too means no path can stage it in clear
+        return mask_card_runs(values) if spec.may_hold_card_run else values
     if kind is FieldType.integer:
         return _parse_int(_blank_to_null(values), field_type(spec))
     if kind is FieldType.decimal:

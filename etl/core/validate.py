@@ -20,8 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, PrivateAttr
 
-from etl.contract import Contract, FieldSpec, FieldType, contract_for_file
+from etl.contract import Contract, FieldSpec, FieldType, Pii, contract_for_file
 from etl.core import checks
+from etl.core.card_runs import card_run_rows, redact
 from etl.core.findings import Findings
 from etl.core.parse import DEFAULT_BLOCK_SIZE, DatReader, FatalParseError, open_dat
 from etl.core.rules import RULES, is_record_rule
@@ -194,6 +195,8 @@ class Validator:
             step("R002", parse_check(value), f"{spec.name}: not a valid {spec.type.value}")
         if spec.luhn and pending.any():
             step("R006", checks.luhn_fails(value), f"{spec.name}: fails the Luhn check")
+        if spec.may_hold_card_run and spec.pii is Pii.none and pending.any():
+            step("R007", card_run_rows(value), f"{spec.name}: holds a card number, and is not the card field")
         return failed
 
     def _flag(self, rule: str, mask: np.ndarray, lines: np.ndarray, message: str) -> None:

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from etl.contract import BucketDerivation, Derivation, FieldSpec, FieldType, NegateIf, NotEqual, Ratio
+from etl.core.card_runs import KEEP_LAST, MAX_DIGITS, MAX_GROUP, MIN_DIGITS, PREFILTER
 from etl.schema import RATIO_PRECISION
 
 HMAC_BLOCK = 64  # SHA-256 block size in bytes
@@ -84,7 +85,8 @@ def typed_field(spec: FieldSpec, text: Column, sign: Column | None, fixed_width:
     """The staged value of a detail field from its raw text (``sign`` is the raw sign field, if any)."""
     if spec.type is FieldType.string:
         value = F.rtrim(text) if fixed_width else text
-        return value if spec.required else F.when(value == "", F.lit(None)).otherwise(value)
+        value = value if spec.required else F.when(value == "", F.lit(None)).otherwise(value)
+        return mask_card_runs(value) if spec.may_hold_card_run else value
     digits = F.trim(text)
     if spec.type is FieldType.integer:
         kind = T.IntegerType() if spec.digits <= 9 else T.LongType()
@@ -179,3 +181,69 @@ def derived_column(derivation: Derivation, types: dict[str, T.DataType]) -> Colu
 def delimiter_regex(delimiter: str) -> str:
     """The contract delimiter as a Java regex matching it literally (``Pattern.quote``)."""
     return rf"\Q{delimiter}\E"
+
+
+# --- card numbers outside the card field (the definition is etl.core.card_runs's; tests hold them equal) ---
+
+_CONTIGUOUS = f"[0-9]{{{MIN_DIGITS},}}"
+# groups of 1-6 digits joined by spaces or dashes, not glued to a letter or digit at either end
+_FORMATTED = f"(?<![A-Za-z0-9])[0-9]{{1,{MAX_GROUP}}}(?:[ -]+[0-9]{{1,{MAX_GROUP}}})+(?![A-Za-z0-9])"
+_LAST_FOUR = f"[0-9](?:[^0-9]*[0-9]){{{KEEP_LAST - 1}}}[^0-9]*$"
+
+
+def _luhn_ok(digits: Column) -> Column:
+    """Luhn check of a digit string: every second digit from the right doubled (digit sums), total % 10 == 0."""
+    doubled = F.array(*[F.lit(v) for v in (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)])
+    n = F.length(digits)
+
+    def add(total: Column, i: Column) -> Column:
+        digit = digits.substr(n - i + 1, F.lit(1)).cast(T.IntegerType())
+        return total + F.when(i % 2 == 0, F.element_at(doubled, digit + 1)).otherwise(digit)
+
+    return F.aggregate(F.sequence(F.lit(1), n), F.lit(0), add) % 10 == 0
+
+
+def _contiguous_card(run: Column) -> Column:
+    """A run of 13+ digits holds a Luhn-valid window of 13-19 digits."""
+    n = F.length(run)
+    return F.exists(
+        F.sequence(F.lit(0), n - MIN_DIGITS),
+        lambda s: F.exists(
+            F.sequence(F.lit(MIN_DIGITS), F.least(F.lit(MAX_DIGITS), n - s)),
+            lambda w: _luhn_ok(run.substr(s + 1, w)),
+        ),
+    )
+
+
+def _formatted_card(chain: Column) -> Column:
+    """Consecutive whole groups of a chain hold 13-19 digits that pass the Luhn check."""
+    groups = F.split(chain, "[ -]+")
+    n = F.size(groups)
+    return F.exists(
+        F.sequence(F.lit(1), n),
+        lambda i: F.exists(
+            F.sequence(i, n),
+            lambda j: _window_card(F.array_join(F.slice(groups, i, j - i + 1), "")),
+        ),
+    )
+
+
+def _window_card(digits: Column) -> Column:
+    n = F.length(digits)
+    return F.when((n >= MIN_DIGITS) & (n <= MAX_DIGITS), _luhn_ok(digits)).otherwise(F.lit(False))
+
+
+def holds_card_run(value: Column) -> Column:
+    """True when the text holds a card-number run (``etl.core.card_runs``), false otherwise or for null."""
+    contiguous = F.exists(F.regexp_extract_all(value, F.lit(_CONTIGUOUS), 0), _contiguous_card)
+    formatted = F.exists(F.regexp_extract_all(value, F.lit(_FORMATTED), 0), _formatted_card)
+    found = F.when(value.rlike(PREFILTER), contiguous | formatted).otherwise(F.lit(False))
+    return F.coalesce(found, F.lit(False))
+
+
+def mask_card_runs(value: Column) -> Column:
+    """The text with every digit but its last four turned into ``*`` when it holds a card-number run."""
+    tail = F.regexp_extract(value, _LAST_FOUR, 0)
+    head = value.substr(F.lit(1), F.length(value) - F.length(tail))
+    masked = F.concat(F.regexp_replace(head, "[0-9]", "*"), tail)
+    return F.when(holds_card_run(value), masked).otherwise(value)
