@@ -15,6 +15,9 @@ A **card-number run** in a text is either
    followed by an ASCII letter. That keeps hexadecimal ids such as UUIDs
    (``8-4-4-4-12``, groups glued to hex letters or longer than 6) from ever matching by chance.
 
+In free text (``loose``) any digits joined by spaces or dashes form one run and every 13-19 digit window
+of it is checked: ``x4000-0566-5566-5556`` is masked there, while as an id it is not rejected.
+
 Masking a free-text value that holds a run turns EVERY digit of the value into ``*`` except its last four
 digits, keeping the length: ``REFUND ************5556``. Coarse on purpose: what remains can never
 rebuild the number, and the PySpark engine (``etl.spark.columns``) gives the same text byte for byte.
@@ -94,8 +97,12 @@ def _windows(lengths: np.ndarray, low: int, high: int) -> tuple[np.ndarray, np.n
     return np.concatenate(owners), np.concatenate(starts), np.concatenate(ends)
 
 
-def card_run_rows(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def card_run_rows(values: pa.Array | pa.ChunkedArray, *, loose: bool = False) -> np.ndarray:
     """Rows of a string array whose text holds a card-number run (see the module docstring); nulls: False.
+
+    ``loose`` (free text) drops the formatting conditions: digits joined by spaces or dashes in any
+    grouping count as one run, so ``x4000-0566-5566-5556`` is found too. Masking free text too eagerly
+    costs nothing; rejecting an id does, so ids use the strict definition.
 
     RE2 first keeps the rows with 13 digits in one stretch of digits, spaces and dashes (a superset of
     both kinds of run: 0.07 s per million UUIDs, ~2% of them kept); only those are scanned in full.
@@ -109,11 +116,11 @@ def card_run_rows(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         pc.fill_null(pc.match_substring_regex(values, PREFILTER), False).to_numpy(zero_copy_only=False)
     )
     if len(maybe):
-        flagged[maybe] = _scan(values.take(pa.array(maybe)) if len(maybe) < len(values) else values)
+        flagged[maybe] = _scan(values.take(pa.array(maybe)) if len(maybe) < len(values) else values, loose)
     return flagged
 
 
-def _scan(values: pa.Array) -> np.ndarray:
+def _scan(values: pa.Array, loose: bool) -> np.ndarray:
     """``card_run_rows`` without the prefilter: the whole definition, on every byte."""
     offsets, data = _buffers(values)
     rows = len(offsets) - 1
@@ -135,16 +142,33 @@ def _scan(values: pa.Array) -> np.ndarray:
     group_len = group_end - group_begin
     group_row = np.searchsorted(offsets, group_begin, side="right") - 1
 
-    # 1. windows of 13-19 consecutive digits inside a long group
-    long_groups = np.flatnonzero(group_len >= MIN_DIGITS)
+    # a group links to the next when only separators (at least one) lie between them in the same row
+    is_separator = np.isin(data, np.frombuffer(SEPARATORS, dtype=np.uint8))
+    separators_before = np.concatenate([[0], np.cumsum(is_separator)])
+    gap = group_begin[1:] - group_end[:-1]
+    joined = (
+        (group_row[1:] == group_row[:-1])
+        & (gap > 0)
+        & (separators_before[group_begin[1:]] - separators_before[group_end[:-1]] == gap)
+    )
+
+    # 1. windows of 13-19 consecutive digits inside a long group (free text: inside joined groups)
+    run_id = np.concatenate([[0], np.cumsum(~joined)]) if loose else np.arange(len(group_begin))
+    run_digits = np.bincount(run_id, weights=group_len).astype(np.int64)
+    long_groups = np.flatnonzero(run_digits[run_id] >= MIN_DIGITS)
     if len(long_groups):
+        run_of = run_id[long_groups]
+        run_starts = np.flatnonzero(np.concatenate([[True], run_of[1:] != run_of[:-1]]))
         lengths = group_len[long_groups]
         positions = np.repeat(group_begin[long_groups], lengths) + (
             np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         )
-        owner, start, end = _windows(lengths, MIN_DIGITS, MAX_DIGITS)
+        digits_per_run = np.add.reduceat(lengths, run_starts)
+        owner, start, end = _windows(digits_per_run, MIN_DIGITS, MAX_DIGITS)
         ok = _luhn_ok(data[positions] - 48, start, end)
-        flagged[group_row[long_groups[owner[ok]]]] = True
+        flagged[group_row[long_groups[run_starts[owner[ok]]]]] = True
+        if loose:  # rule 2 finds nothing the joined windows have not found
+            return flagged
 
     # 2. formatted numbers: short groups joined by separators, windows of whole groups
     short = group_len <= MAX_GROUP
@@ -155,17 +179,7 @@ def _scan(values: pa.Array) -> np.ndarray:
     glued_after = (
         (after < len(data)) & ~row_start[np.minimum(after, len(data) - 1)] & is_letter[np.minimum(after, len(data) - 1)]
     )
-    # a group links to the next when only separators (at least one) lie between them in the same row
-    is_separator = np.isin(data, np.frombuffer(SEPARATORS, dtype=np.uint8))
-    separators_before = np.concatenate([[0], np.cumsum(is_separator)])
-    gap = group_begin[1:] - group_end[:-1]
-    linked = (
-        (group_row[1:] == group_row[:-1])
-        & (gap > 0)
-        & (separators_before[group_begin[1:]] - separators_before[group_end[:-1]] == gap)
-        & short[1:]
-        & short[:-1]
-    )
+    linked = joined & short[1:] & short[:-1]
     # segments: maximal chains of linked short groups; only those with 13+ digits can hold a number
     segment_id = np.concatenate([[0], np.cumsum(~linked)])
     digits_in_segment = np.bincount(segment_id, weights=np.where(short, group_len, 0))
@@ -192,12 +206,12 @@ def _scan(values: pa.Array) -> np.ndarray:
     return flagged
 
 
-def mask_card_runs(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+def mask_card_runs(values: pa.Array | pa.ChunkedArray, *, loose: bool = False) -> pa.Array:
     """``values`` with every digit of a row that holds a card-number run turned into ``*``, except its last
     four digits (same length, same nulls); rows without a run are returned unchanged."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    flagged = card_run_rows(values)
+    flagged = card_run_rows(values, loose=loose)
     if not flagged.any():
         return values
     offsets, data = _buffers(values)
@@ -227,4 +241,4 @@ def mask_card_runs(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def redact(text: str) -> str:
     """One text (a header or trailer value quoted in a report message) with any card-number run masked."""
-    return mask_card_runs(pa.array([text], pa.string()))[0].as_py()
+    return mask_card_runs(pa.array([text], pa.string()), loose=True)[0].as_py()

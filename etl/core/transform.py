@@ -105,7 +105,7 @@ def _typed(spec: FieldSpec, text: dict[str, pa.Array]) -> pa.Array:
         values = values if spec.required else _blank_to_null(values)
         # free text keeps its record with any card number masked; in any other field a card number has
         # rejected the record already (R007), and masking here too means no path can stage it in clear
-        return mask_card_runs(values) if spec.may_hold_card_run else values
+        return mask_card_runs(values, loose=spec.pii is Pii.free_text) if spec.may_hold_card_run else values
     if kind is FieldType.integer:
         return _parse_int(_blank_to_null(values), field_type(spec))
     if kind is FieldType.decimal:

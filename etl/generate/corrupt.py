@@ -33,6 +33,9 @@ R003    transactions ``channel`` = ``WIRE``; account_summary ``product_code`` = 
 R004    transactions ``mcc`` = ``54A1``; account_summary ``customer_id`` = ``12345ABCDE``
 R005    the primary key (``transaction_id`` / ``account_id``) of one line copied onto another line
 R006    transactions ``card_number`` with its last (check) digit changed; not applicable to account_summary
+R007    transactions ``transaction_id`` = the line's own card number, on one line as digits, on the other in
+        dashed groups of four (``4000-0566-5566-5556``); not applicable to account_summary (no text field
+        there can hold 13 digits and pass its pattern)
 ======  ===================================================================================================
 """
 
@@ -43,7 +46,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from etl.contract import Contract
+from etl.contract import Contract, Pii
 from etl.generate import _layout as lay
 
 CORRUPTIBLE_RULES = (
@@ -69,8 +72,9 @@ CORRUPTIBLE_RULES = (
     "R004",
     "R005",
     "R006",
+    "R007",
 )
-_LINE_RULES = ("S003", "S004", "S005", "R005")
+_LINE_RULES = ("S003", "S004", "S005", "R005", "R007")
 FUTURE_YEAR = 2999
 OTHER_FEED_NAME = "PAYMENTS"
 NOT_A_TIMESTAMP = b"NOTATIME"
@@ -108,6 +112,10 @@ FIELD_EDITS: dict[str, dict[str, tuple[str, Edit]]] = {
 }
 
 
+# the identifier field that receives a card number for R007
+CARD_IN_FIELD = {"transactions": "transaction_id"}
+
+
 def _not_applicable(contract: Contract) -> dict[str, str]:
     """Rules this feed's contract gives no way to break, and why."""
     missing = {}
@@ -117,6 +125,8 @@ def _not_applicable(contract: Contract) -> dict[str, str]:
         missing["H004"] = "no header field created_at"
     if "sequence" not in {f.name for f in contract.header} or "(?P<sequence>" not in contract.file_pattern:
         missing["H005"] = "it needs a sequence field in the header and a sequence in the file name"
+    if contract.feed not in CARD_IN_FIELD:
+        missing["R007"] = "no text field that can take a card number past its pattern"
     return missing
 
 
@@ -203,6 +213,13 @@ def edit_lines(
         for i in picks:
             old = lay.get_field(contract, contract.fields, out[i], name)
             out[i] = lay.set_field(contract, contract.fields, out[i], name, edit(old, business_date))
+    elif rule == "R007":
+        card = next(f.name for f in contract.fields if f.pii is Pii.card_number)
+        target = CARD_IN_FIELD[contract.feed]
+        for n, i in enumerate(picks):
+            number = lay.get_field(contract, contract.fields, out[i], card)
+            shown = number if n == 0 else b"-".join(number[k : k + 4] for k in range(0, len(number), 4))
+            out[i] = lay.set_field(contract, contract.fields, out[i], target, shown)
     elif rule == "R005":
         key = next(k for k in contract.primary_key if k in contract.field_names)
         first, second = picks

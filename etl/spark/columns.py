@@ -14,7 +14,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from etl.contract import BucketDerivation, Derivation, FieldSpec, FieldType, NegateIf, NotEqual, Ratio
+from etl.contract import BucketDerivation, Derivation, FieldSpec, FieldType, NegateIf, NotEqual, Pii, Ratio
 from etl.core.card_runs import KEEP_LAST, MAX_DIGITS, MAX_GROUP, MIN_DIGITS, PREFILTER
 from etl.schema import RATIO_PRECISION
 
@@ -86,7 +86,7 @@ def typed_field(spec: FieldSpec, text: Column, sign: Column | None, fixed_width:
     if spec.type is FieldType.string:
         value = F.rtrim(text) if fixed_width else text
         value = value if spec.required else F.when(value == "", F.lit(None)).otherwise(value)
-        return mask_card_runs(value) if spec.may_hold_card_run else value
+        return mask_card_runs(value, loose=spec.pii is Pii.free_text) if spec.may_hold_card_run else value
     digits = F.trim(text)
     if spec.type is FieldType.integer:
         kind = T.IntegerType() if spec.digits <= 9 else T.LongType()
@@ -188,6 +188,7 @@ def delimiter_regex(delimiter: str) -> str:
 _CONTIGUOUS = f"[0-9]{{{MIN_DIGITS},}}"
 # groups of 1-6 digits joined by spaces or dashes, not glued to a letter or digit at either end
 _FORMATTED = f"(?<![A-Za-z0-9])[0-9]{{1,{MAX_GROUP}}}(?:[ -]+[0-9]{{1,{MAX_GROUP}}})+(?![A-Za-z0-9])"
+_JOINS = "(?<=[0-9])[ -]+(?=[0-9])"  # separators between two digits
 _LAST_FOUR = f"[0-9](?:[^0-9]*[0-9]){{{KEEP_LAST - 1}}}[^0-9]*$"
 
 
@@ -233,17 +234,22 @@ def _window_card(digits: Column) -> Column:
     return F.when((n >= MIN_DIGITS) & (n <= MAX_DIGITS), _luhn_ok(digits)).otherwise(F.lit(False))
 
 
-def holds_card_run(value: Column) -> Column:
-    """True when the text holds a card-number run (``etl.core.card_runs``), false otherwise or for null."""
-    contiguous = F.exists(F.regexp_extract_all(value, F.lit(_CONTIGUOUS), 0), _contiguous_card)
-    formatted = F.exists(F.regexp_extract_all(value, F.lit(_FORMATTED), 0), _formatted_card)
-    found = F.when(value.rlike(PREFILTER), contiguous | formatted).otherwise(F.lit(False))
-    return F.coalesce(found, F.lit(False))
+def holds_card_run(value: Column, *, loose: bool = False) -> Column:
+    """True when the text holds a card-number run (``etl.core.card_runs``), false otherwise or for null.
+    ``loose`` (free text): digits joined by spaces or dashes are one run, whatever their grouping."""
+    if loose:
+        joined = F.regexp_replace(value, _JOINS, "")
+        found = F.exists(F.regexp_extract_all(joined, F.lit(_CONTIGUOUS), 0), _contiguous_card)
+    else:
+        contiguous = F.exists(F.regexp_extract_all(value, F.lit(_CONTIGUOUS), 0), _contiguous_card)
+        formatted = F.exists(F.regexp_extract_all(value, F.lit(_FORMATTED), 0), _formatted_card)
+        found = contiguous | formatted
+    return F.coalesce(F.when(value.rlike(PREFILTER), found).otherwise(F.lit(False)), F.lit(False))
 
 
-def mask_card_runs(value: Column) -> Column:
+def mask_card_runs(value: Column, *, loose: bool = False) -> Column:
     """The text with every digit but its last four turned into ``*`` when it holds a card-number run."""
     tail = F.regexp_extract(value, _LAST_FOUR, 0)
     head = value.substr(F.lit(1), F.length(value) - F.length(tail))
     masked = F.concat(F.regexp_replace(head, "[0-9]", "*"), tail)
-    return F.when(holds_card_run(value), masked).otherwise(value)
+    return F.when(holds_card_run(value, loose=loose), masked).otherwise(value)

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import (
     BUSINESS_DATE,
+    TRANSACTIONS,
     EXECUTION,
     LOADED_AT,
     PAN_KEY,
@@ -98,3 +99,44 @@ def test_both_engines_cut_a_file_at_the_same_line_ends(spark, tmp_path, feed):
     assert len(parsed) == len(lines) - 2  # every well-formed record, none lost or merged
     assert reader.findings.counts()["S005"] == 1  # the first half of the cut record
     assert {"S004"} <= set(reader.findings.counts())  # its second half, and the blank lines of CR CR LF
+
+
+# Card numbers outside the card field: free text masked, an id holding one masked too (the validator rejects
+# such a record; the transform still never stages it in clear). Both engines must give the same text.
+CARD_RUN_MERCHANTS = [
+    "REFUND 4000056655665556",
+    "4000 0566 5566 5556",
+    "REF 4000-0566-5566-5556 X",
+    "99994000056655665556000",
+    "Café 3782 822463 10005",
+    "x4000-0566-5566-5556",
+    "1234 5678 9012 3",  # fails Luhn: kept
+    "STORE #0042 4111111111111111 1234",
+    "1234567890123",  # fails Luhn: kept
+]
+CARD_RUN_IDS = ["4000056655665556", "4000-0566-5566-5556", "TX4111111111111111", "3782-822463-10005"]
+
+
+def card_run_rows() -> list[list[str]]:
+    base = TRANSACTIONS[0]
+    rows = [[f"C-{i:04d}", *base[1:8], text, *base[9:]] for i, text in enumerate(CARD_RUN_MERCHANTS)]
+    return rows + [[ident, *base[1:8], f"ID {i}", *base[9:]] for i, ident in enumerate(CARD_RUN_IDS)]
+
+
+def test_engines_agree_on_card_numbers_outside_the_card_field(spark, tmp_path):
+    path = write_dat(tmp_path / "transactions_20240301.dat", transactions_lines([*TRANSACTIONS, *card_run_rows()]))
+    arrow = pyarrow_engine(path, "transactions").drop_columns(["business_date"])
+    sparked = spark_engine(spark, path, "transactions", tmp_path / "stage")
+    assert sorted_rows(sparked, ["transaction_id"]) == sorted_rows(arrow, ["transaction_id"])
+
+    merchant = dict(zip(arrow.column("transaction_id").to_pylist(), arrow.column("merchant_name").to_pylist()))
+    assert merchant["C-0000"] == "REFUND ************5556"
+    assert merchant["C-0001"] == "**** **** **** 5556"
+    assert merchant["C-0005"] == "x****-****-****-5556"
+    assert merchant["C-0006"] == "1234 5678 9012 3"
+    assert merchant["C-0007"] == "STORE #**** **************** 1234"
+    ids = {v for v in arrow.column("transaction_id").to_pylist() if not v.startswith(("C-", "T-"))}
+    assert ids == {"************5556", "****-****-****-5556", "TX************1111", "****-******-*0005"}
+    staged = "\n".join(str(v) for column in arrow.columns for v in column.to_pylist())
+    for number in ("4000056655665556", "378282246310005", "4111111111111111"):
+        assert number not in staged.replace(" ", "").replace("-", "")
