@@ -122,7 +122,7 @@ class FieldSpec(_Model):
         if self.implied_decimals and self.type is not FieldType.decimal:
             raise ValueError("implied_decimals is only meaningful for type 'decimal'")
         if self.pii is not Pii.none and self.type is not FieldType.string:
-            raise ValueError(f"pii: {self.pii.value} needs a field of type 'string'")
+            raise ValueError(f"{self.name}: pii: {self.pii.value} needs a field of type 'string'")
         return self
 
     def matches(self, value: str) -> bool:
@@ -135,6 +135,8 @@ class FieldSpec(_Model):
         """A text field long enough for a card number that is not the card field: checked for card-number
         runs (R007 for ``pii: none``, masked for ``pii: free_text``). Typed fields are values, not text."""
         longest = self.width or self.max_length
+        if self.allowed is not None:  # any other value breaks R003 first
+            longest = max((len(value) for value in self.allowed), default=0)
         fits = longest is None or longest >= CARD_RUN_MIN_CHARS
         return self.type is FieldType.string and self.pii is not Pii.card_number and fits
 

@@ -319,7 +319,13 @@ class Validator:
                 self.findings.add("T001", at, f"trailer counts {count} records, file has {details}")
         total = None
         if not broken & {total_check.trailer_field, total_check.sign_field}:
-            units = int(self._field_text(trailer, total_check.trailer_field))
+            total_text = self._field_text(trailer, total_check.trailer_field)
+            if _card_number(total_text):  # a card number is neither kept in the report nor shown unmasked
+                self.findings.add(
+                    "T002", at, f"trailer control total {_quoted(total_text)}, computed {self.control_total}"
+                )
+                return count, None
+            units = int(total_text)
             if total_check.sign_field and self._field_text(trailer, total_check.sign_field) == "-":
                 units = -units
             total = Decimal(units).scaleb(-total_check.implied_decimals)
@@ -361,6 +367,18 @@ class Validator:
         )
         report._rejected_lines = record_lines if valid else np.zeros(0, dtype=np.int64)
         return report
+
+
+def _card_number(number: str) -> bool:
+    """A trailer number that is a card number. Leading zeros are padding (a card number has none), so a
+    zero-padded total is never taken for one."""
+    trimmed = number.lstrip("0")
+    return redact(trimmed) != trimmed
+
+
+def _quoted(number: str) -> str:
+    """A trailer number for a message: at most 20 characters, masked if it is a card number."""
+    return repr((redact(number.lstrip("0")) if _card_number(number) else number)[:20])
 
 
 def validate_file(
