@@ -10,6 +10,7 @@ import logging
 import warnings
 
 from etl.config import Settings
+from etl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ DEV_KEY_WARNING = (
 )
 
 
-class SecretError(RuntimeError):
+class SecretError(ConfigError):
     """A secret could not be read or has an unexpected shape (the message never holds the value)."""
 
 

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from etl.config import Settings
 from etl.db import connect, embedded, migrate
+from etl.io.secrets import SecretError
 
 
 def test_url_wins_and_describe_hides_the_password(db_url: str) -> None:
@@ -53,7 +54,7 @@ def test_rds_secret_is_resolved_without_leaking_the_password(monkeypatch: pytest
     assert location.describe() == "postgresql://etl@aurora.example.internal:5432/fintech (secret etl/db)"
 
     client.create_secret(Name="etl/bad", SecretString=json.dumps({"host": "h", "username": "u"}))
-    with pytest.raises(ValueError, match="missing password"):
+    with pytest.raises(SecretError, match="missing password"):
         connect.locate(Settings(db_secret_id="etl/bad"))
 
 
