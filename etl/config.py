@@ -83,6 +83,22 @@ class Settings(BaseSettings):
     def zones(self) -> dict[str, str]:
         return {zone: self.zone_uri(zone) for zone in ZONES}
 
+    def remote_parts(self) -> list[str]:
+        """The variables that take this run off the machine (S3 zones, an external database, SNS); empty when
+        everything is local. Only an all-local run may use the built-in development PAN key."""
+        parts = [
+            f"ETL_{zone.upper()}_URI"
+            for zone in ZONES
+            if "://" in (getattr(self, f"{zone}_uri") or "") and not getattr(self, f"{zone}_uri").startswith("file://")
+        ]
+        if self.database_url is not None:
+            parts.append("ETL_DATABASE_URL")
+        if self.db_secret_id:
+            parts.append("ETL_DB_SECRET_ID")
+        if self.sns_topic_arn:
+            parts.append("ETL_SNS_TOPIC_ARN")
+        return parts
+
 
 def get_settings() -> Settings:
     """Fresh settings from the environment (cheap; tests change the environment between calls).

@@ -111,7 +111,7 @@ def land_to_raw(event: Any) -> Payload:
     """``lz_to_raw``: move every landed object the event names into raw (copy, verify, delete)."""
     moved: list[Payload] = []
     skipped: list[Payload] = []
-    with Context() as ctx:
+    with Context(deployed=True) as ctx:
         landing, raw = ctx.zone("landing"), ctx.zone("raw")
         for key in _present(event, landing, "landing", skipped):
             ref = steps.land_to_raw(ctx, key)
@@ -137,7 +137,7 @@ def start_executions(event: Any, sfn: Any = None) -> Payload:
     already: list[Payload] = []
     skipped: list[Payload] = []
     options = {"large_file_threshold_bytes": settings.large_file_threshold_bytes}
-    with Context(settings) as ctx:
+    with Context(settings, deployed=True) as ctx:
         raw = ctx.zone("raw")
         for key in _present(event, raw, "raw", skipped):
             pointer = file_pointer(raw, key)  # type: ignore[arg-type]
@@ -189,7 +189,7 @@ def execution_arn(machine_arn: str, name: str) -> str:
 
 def validate_file(payload: Payload) -> Payload:
     """ValidateFile: the report (written beside the raw file), F004 duplicate check, ledger row if final."""
-    with transient_database_errors(), Context() as ctx:
+    with transient_database_errors(), Context(deployed=True) as ctx:
         ref = _raw_ref(ctx, payload["file"])
         validation = steps.validate(ctx, ref, execution_name=payload["execution_name"])
         report = validation.report
@@ -208,7 +208,7 @@ def validate_file(payload: Payload) -> Payload:
 
 def transform_file(payload: Payload) -> Payload:
     """TransformInLambda: the pyarrow engine writes the file's stage parquet."""
-    with Context() as ctx:
+    with Context(deployed=True) as ctx:
         ref = _raw_ref(ctx, payload["file"])
         validation = _validation(ctx, ref, payload)
         uri = steps.transform(ctx, ref, validation)
@@ -218,7 +218,7 @@ def transform_file(payload: Payload) -> Payload:
 
 def load_file(payload: Payload) -> Payload:
     """LoadToDatabase: upsert the stage file in one transaction; transient failures raise the retried error."""
-    with transient_database_errors(), Context() as ctx:
+    with transient_database_errors(), Context(deployed=True) as ctx:
         ref = _raw_ref(ctx, payload["file"])
         validation = _validation(ctx, ref, payload)
         result = steps.load(ctx, ref, validation)
@@ -233,7 +233,7 @@ def move_file(payload: Payload) -> Payload:
     """
     destination = payload["destination"]
     state = payload.get("state") or {}
-    with Context() as ctx:
+    with Context(deployed=True) as ctx:
         ref = _raw_ref(ctx, payload["file"])
         if destination == "error" and state.get("error"):
             _record_failure(ctx, ref, payload, state["error"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from etl.config import Settings
 from etl.errors import ConfigError
 from etl.names import terminal_text
 
@@ -50,6 +52,19 @@ def check_inputs(paths: Iterable[Path]) -> None:
         except OSError as exc:
             problem = exc.strerror or type(exc).__name__
         usage_error(f"{path}: {problem}")
+
+
+def card_token_key(settings: Settings) -> bytes:
+    """The PAN key, resolved before any file moves: refused (one line, exit 2) when missing and the run is
+    not all-local; the development key's warning as one line on stderr."""
+    from etl.io.secrets import pan_key
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        key = pan_key(settings)  # MissingPanKeyError is a ConfigError: one line, exit 2
+    for warning in caught:
+        err_console.print(f"warning: {warning.message}", highlight=False, soft_wrap=True, markup=False)
+    return key
 
 
 def print_json(obj: Any) -> None:

@@ -9,7 +9,7 @@ import typer
 from psycopg import sql
 from rich.table import Table
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console, shown, usage_error
+from etl.cli.common import EXIT_FAILED, EXIT_OK, card_token_key, console, shown, usage_error
 from etl.cli.run import check_database, check_zones, database_location, show_locations
 from etl.config import get_settings
 from etl.contract import all_contracts
@@ -32,10 +32,11 @@ def demo(
     from etl.pipeline.run import run_file
 
     settings = get_settings()
+    key = card_token_key(settings)
     incoming = settings.home.resolve() / "incoming"
     where = database_location(settings)
     outcomes = []
-    with Context(settings) as ctx:
+    with Context(settings, pan_key=key) as ctx:
         check_database(ctx, where)  # like `etl run`: unusable database or zones are exit 2, before anything
         check_zones(ctx)
         show_locations(settings, where)

@@ -9,7 +9,17 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, check_inputs, console, err_console, print_json, shown, usage_error
+from etl.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    card_token_key,
+    check_inputs,
+    console,
+    err_console,
+    print_json,
+    shown,
+    usage_error,
+)
 from etl.config import Settings, get_settings
 
 if TYPE_CHECKING:  # the pipeline (psycopg, boto3, ...) loads when the command runs, not at CLI start-up
@@ -24,12 +34,13 @@ def run(
     """Run each file through landing → raw → validate → transform → stage → load → archive/error → notify."""
     check_inputs(files)
     settings = get_settings()
+    key = card_token_key(settings)
     where = database_location(settings)
     from etl.pipeline.context import Context
     from etl.pipeline.run import run_file
 
     outcomes: list[Outcome] = []
-    with _progress(as_json) as bar, Context(settings) as ctx:
+    with _progress(as_json) as bar, Context(settings, pan_key=key) as ctx:
         check_database(ctx, where)
         check_zones(ctx)
         if not as_json:  # once it is all usable: an error stays the one line on stderr

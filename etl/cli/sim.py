@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, check_inputs, console, err_console, print_json, shown
+from etl.cli.common import EXIT_FAILED, EXIT_OK, card_token_key, check_inputs, console, err_console, print_json, shown
 from etl.config import get_settings
 
 COLOURS = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}
@@ -29,6 +29,7 @@ def sim(
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # moto logs every Fail state it interprets as an ERROR
     settings = get_settings()
+    card_token_key(settings)  # refused before anything runs when missing and not all-local
     if not as_json:
         err_console.print(f"emulated AWS (moto); database: {shown(describe(settings))}", highlight=False)
     # a ConfigError (a package installed without its data files, an unreachable database) is one line, exit 2,

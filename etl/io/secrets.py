@@ -16,9 +16,17 @@ log = logging.getLogger(__name__)
 
 DEV_PAN_KEY = b"fintech-etl-local-development-pan-key-NOT-FOR-PRODUCTION"
 DEV_KEY_WARNING = (
-    "No ETL_PAN_KEY or ETL_PAN_KEY_SECRET_ID is set: card tokens use the built-in local development key. "
-    "Never use it in production; tokens made with it are not secret."
+    "no ETL_PAN_KEY or ETL_PAN_KEY_SECRET_ID: card tokens use the built-in development key, allowed only "
+    "because everything is local (embedded database, local zones, no SNS); its tokens are not secret"
 )
+
+
+class DevKeyWarning(UserWarning):
+    """The built-in development PAN key is in use (a one-line warning; only ever for an all-local run)."""
+
+
+class MissingPanKeyError(ConfigError):
+    """No PAN key is configured and the run is not all-local: the built-in key is refused."""
 
 
 class SecretError(ConfigError):
@@ -54,15 +62,27 @@ def _key_from_secret(value: str, secret_id: str) -> bytes:
     return value.encode()
 
 
-def pan_key(settings: Settings) -> bytes:
-    """The HMAC key for card tokens: ``ETL_PAN_KEY``, else the Secrets Manager secret, else the dev key."""
+def pan_key(settings: Settings, *, deployed: bool = False) -> bytes:
+    """The HMAC key for card tokens: ``ETL_PAN_KEY``, else the Secrets Manager secret, else the dev key.
+
+    The built-in key is public (it is in this file), so a token made with it is reversed from the BIN and
+    last four digits in seconds. It is only used when everything stays on this machine (embedded database,
+    local zones, no SNS) and the caller is not a deployed component (``deployed``: the Lambda handlers and
+    the Glue job, which are never local); otherwise a missing key is a :class:`MissingPanKeyError`.
+    """
     if settings.pan_key is not None and settings.pan_key.get_secret_value():
         log.info("PAN key from ETL_PAN_KEY")
         return settings.pan_key.get_secret_value().encode()
     if settings.pan_key_secret_id:
         log.info("PAN key from Secrets Manager secret %s", settings.pan_key_secret_id)
         return _key_from_secret(secret_string(settings.pan_key_secret_id), settings.pan_key_secret_id)
-    # One channel only: a UserWarning shows once on the CLI's stderr, in a notebook and in Lambda's log,
-    # and can be filtered like any Python warning (logging it as well printed it twice).
-    warnings.warn(DEV_KEY_WARNING, UserWarning, stacklevel=2)
+    remote = ["a deployed Lambda or Glue job"] if deployed else settings.remote_parts()
+    if remote:
+        raise MissingPanKeyError(
+            "no ETL_PAN_KEY or ETL_PAN_KEY_SECRET_ID: the built-in development key is only for an all-local run, "
+            f"and this one uses {', '.join(remote)}"
+        )
+    # One channel only: a warning shows once on the CLI's stderr (one line, see etl.cli.common), in a
+    # notebook and in a log, and can be filtered like any Python warning.
+    warnings.warn(DEV_KEY_WARNING, DevKeyWarning, stacklevel=2)
     return DEV_PAN_KEY

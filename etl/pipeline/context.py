@@ -19,8 +19,17 @@ from etl.streams import CountingReader
 class Context:
     """Opened once per ``etl run`` (or per Lambda invocation) and handed to every step."""
 
-    def __init__(self, settings: Settings | None = None, on_read: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        on_read: Callable[[int], None] | None = None,
+        *,
+        deployed: bool = False,
+        pan_key: bytes | None = None,
+    ) -> None:
         self.settings = settings or get_settings()
+        self.deployed = deployed  # a Lambda invocation: never local, the development PAN key is refused
+        self._pan_key = pan_key  # resolved already (``etl run`` checks it before any file moves)
         self.on_read = on_read  # told the bytes read from raw files (the CLI's progress bar)
         self.on_pass: Callable[[], None] | None = None  # told when a new pass over a raw file starts
         self._conn: psycopg.Connection | None = None
@@ -41,7 +50,7 @@ class Context:
 
     @cached_property
     def masker(self) -> CardMasker:
-        return CardMasker(pan_key(self.settings))
+        return CardMasker(self._pan_key or pan_key(self.settings, deployed=self.deployed))
 
     @property
     def conn(self) -> psycopg.Connection:

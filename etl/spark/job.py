@@ -51,4 +51,4 @@ def resolve_pan_key(secret_id: str | None = None) -> bytes:
     settings = get_settings()
     if secret_id:
         settings = settings.model_copy(update={"pan_key": None, "pan_key_secret_id": secret_id})
-    return pan_key(settings)
+    return pan_key(settings, deployed=True)  # the Glue job is never local: no development key
