@@ -60,6 +60,8 @@ def secret_conninfo(secret_id: str, client: Any = None) -> str:
     missing = [k for k in ("host", "username", "password") if not value.get(k)]
     if missing:
         raise SecretError(f"secret {secret_id}: missing {', '.join(missing)}; expected {expected}")
+    if not str(value.get("port") or 5432).isdigit():
+        raise SecretError(f"secret {secret_id}: port is not a number; value not shown")
     try:
         return make_conninfo(
             host=str(value["host"]),

@@ -45,6 +45,7 @@ class _Url:
     scheme: str
     credentials: str | None  # "user:password" as written, or None
     address: str  # host[:port][/dbname], query dropped
+    ambiguous: bool  # the last "@" is not where the standard reading puts it: which part is the password?
 
     @classmethod
     def split(cls, text: str) -> _Url | None:
@@ -56,7 +57,10 @@ class _Url:
         if not at:
             credentials, address = None, rest
         address = address.split("?", 1)[0].split("#", 1)[0]
-        return cls(match["scheme"], credentials, address)
+        # the standard reading: the authority ends at the first "/", "?" or "#"; its last "@" ends the userinfo
+        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        standard = authority.rpartition("@")[0] if "@" in authority else None
+        return cls(match["scheme"], credentials, address, standard != credentials)
 
     @property
     def user(self) -> str | None:
@@ -75,6 +79,8 @@ class _Url:
         return all(_HOST.match(item) for item in hosts.split(",")) and bool(_HOST_PORT_DB.match(hosts))
 
     def shown(self) -> str:
+        if self.ambiguous:
+            return f"{self.scheme}://? (a URL that cannot be read as written; value not shown)"
         user = self.user if self.user and _USERINFO.match(self.user) else None
         hosts, slash, dbname = self.address.partition("/")
         hosts = hosts if self.hosts_ok else "?"
@@ -108,6 +114,11 @@ def checked(conninfo: str) -> str:
     unencoded, libpq splits the URL elsewhere (the password becomes the host, port or database name).
     """
     url = _Url.split(conninfo)
+    if url is not None and url.ambiguous:
+        raise DatabaseUrlError(
+            f"the database URL {url.scheme}://... cannot be read as written: percent-encode @, /, ? and # in "
+            "its user and password (@ as %40, / as %2F, ? as %3F, # as %23); value not shown"
+        )
     if url is not None and not url.hosts_ok:
         raise DatabaseUrlError(
             f"the database URL {display(conninfo)} has no valid host and port (a port is digits; is the user:password "
