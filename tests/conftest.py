@@ -1,6 +1,7 @@
 """Shared fixtures: one real PostgreSQL cluster per test session, a fresh database per test.
 
 ``pg_url``        session: URL of the cluster's ``postgres`` database (``ETL_TEST_PG_URL``: reuse a server).
+``pg_server_log`` session: the cluster's server log file (``ETL_TEST_PG_LOG`` with ``ETL_TEST_PG_URL``).
 ``migrated_template`` session: name of a database with every migration applied, used as a template.
 ``db_url``        function: URL of a fresh, fully migrated database (CREATE DATABASE ... TEMPLATE: fast).
 ``empty_db_url``  function: URL of a fresh database with no migrations.
@@ -24,12 +25,27 @@ from tests import pg
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
+def pg_cluster() -> Iterator[pg.Cluster | None]:
     if os.environ.get("ETL_TEST_PG_URL"):
-        yield os.environ["ETL_TEST_PG_URL"]
+        yield None
         return
     with pg.running_cluster() as cluster:
-        yield cluster.url()
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_cluster: pg.Cluster | None) -> str:
+    return pg_cluster.url() if pg_cluster is not None else os.environ["ETL_TEST_PG_URL"]
+
+
+@pytest.fixture(scope="session")
+def pg_server_log(pg_cluster: pg.Cluster | None) -> Path:
+    """The PostgreSQL server log of the test cluster (what Aurora would ship to CloudWatch)."""
+    if pg_cluster is not None:
+        return pg_cluster.log
+    if not os.environ.get("ETL_TEST_PG_LOG"):
+        pytest.fail("with ETL_TEST_PG_URL, set ETL_TEST_PG_LOG to that server's log file")
+    return Path(os.environ["ETL_TEST_PG_LOG"])
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,11 @@ class Cluster:
     def pgdata(self) -> Path:
         return self.root / "data"
 
+    @property
+    def log(self) -> Path:
+        """The server log (``pg_ctl -l``): every ERROR with its CONTEXT and STATEMENT lands here."""
+        return self.root / "log"
+
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
@@ -115,7 +120,7 @@ def start_cluster() -> Cluster:
                 "-D",
                 str(cluster.pgdata),
                 "-l",
-                str(root / "log"),
+                str(cluster.log),
                 "-o",
                 options,
                 "-w",
