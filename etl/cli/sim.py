@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, card_token_key, check_inputs, console, err_console, print_json, shown
+from etl.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    card_token_key,
+    check_inputs,
+    console,
+    err_console,
+    print_json,
+    shown,
+    usage_error,
+)
 from etl.config import get_settings
 
 COLOURS = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}
@@ -29,12 +39,17 @@ def sim(
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # moto logs every Fail state it interprets as an ERROR
     settings = get_settings()
-    card_token_key(settings)  # refused before anything runs when missing and not all-local
+    key = card_token_key(settings)  # refused before anything runs when missing and not all-local
     if not as_json:
         err_console.print(f"emulated AWS (moto); database: {shown(describe(settings))}", highlight=False)
-    # a ConfigError (a package installed without its data files, an unreachable database) is one line, exit 2,
-    # from etl/cli/main.py
-    runs = run_files(files, settings, threshold=threshold)
+    # a ConfigError (a package installed without its data files, a database URL that cannot be used) is one
+    # line, exit 2, from etl/cli/main.py; so is a database that cannot be reached (no password in the message)
+    import psycopg
+
+    try:
+        runs = run_files(files, settings, threshold=threshold, key=key)
+    except psycopg.OperationalError as exc:
+        usage_error(f"cannot use the database: {exc}")
     for run in runs:
         if as_json:
             print_json(run.to_dict())

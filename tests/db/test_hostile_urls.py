@@ -48,7 +48,7 @@ HOSTILE = {
     "unknown host": f"postgresql://etl:{PW}@no-such-host.invalid/db",
     "encoded, unreachable": f"postgresql://etl:{PW}%40%25@{UNREACHABLE}/db",
 }
-COMMANDS = [("status",), ("status", "--json"), ("db", "status"), ("db", "upgrade"), ("run", "FILE")]
+COMMANDS = [("status",), ("status", "--json"), ("db", "status"), ("db", "upgrade"), ("run", "FILE"), ("sim", "FILE")]
 
 
 def assert_hidden(*texts: object) -> None:
