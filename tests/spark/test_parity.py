@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import (
     BUSINESS_DATE,
-    TRANSACTIONS,
     EXECUTION,
     LOADED_AT,
     PAN_KEY,
+    TRANSACTIONS,
     account_lines,
     lineage,
     transactions_lines,
@@ -129,7 +129,8 @@ def test_engines_agree_on_card_numbers_outside_the_card_field(spark, tmp_path):
     sparked = spark_engine(spark, path, "transactions", tmp_path / "stage")
     assert sorted_rows(sparked, ["transaction_id"]) == sorted_rows(arrow, ["transaction_id"])
 
-    merchant = dict(zip(arrow.column("transaction_id").to_pylist(), arrow.column("merchant_name").to_pylist()))
+    ids, names = arrow.column("transaction_id").to_pylist(), arrow.column("merchant_name").to_pylist()
+    merchant = dict(zip(ids, names, strict=True))
     assert merchant["C-0000"] == "REFUND ************5556"
     assert merchant["C-0001"] == "**** **** **** 5556"
     assert merchant["C-0005"] == "x****-****-****-5556"
