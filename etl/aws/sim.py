@@ -273,6 +273,7 @@ def simulation(
     threshold: int | None = None,
     spark: SparkFactory | None = None,
     lambda_dir: Path | None = None,
+    key: bytes | None = None,
 ) -> Iterator[Simulation]:
     """A deployed :class:`Simulation`; ``threshold`` (bytes) routes larger files through the Glue job.
 
@@ -281,7 +282,7 @@ def simulation(
     lambda_dir = handlers_dir() if lambda_dir is None else lambda_dir
     settings = settings or get_settings()
     database_url = _database_url(settings)  # before moto: a secret or the embedded server are real
-    key = pan_key(settings)
+    key = key or pan_key(settings)
     runner = SparkGlueRunner(spark)
     try:
         with emulated_aws(lambda_dir, glue_runner=runner) as aws:
@@ -292,8 +293,8 @@ def simulation(
 
 
 def run_files(
-    paths: Sequence[Path], settings: Settings | None = None, *, threshold: int | None = None
+    paths: Sequence[Path], settings: Settings | None = None, *, threshold: int | None = None, key: bytes | None = None
 ) -> list[FileRun]:
-    """``etl sim``: each file through the emulated pipeline, in order."""
-    with simulation(settings, threshold=threshold) as sim:
+    """``etl sim``: each file through the emulated pipeline, in order (``key``: the PAN key, if resolved)."""
+    with simulation(settings, threshold=threshold, key=key) as sim:
         return [sim.run_file(path) for path in paths]
