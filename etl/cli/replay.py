@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from etl.cli.common import EXIT_FAILED, EXIT_OK, console, print_json, shown, usage_error
+from etl.cli.common import EXIT_FAILED, EXIT_OK, card_token_key, console, print_json, shown, usage_error
 from etl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -60,8 +60,9 @@ def _replay_local(settings: Settings, keys: list[str], feed: str | None, date: s
     from etl.pipeline.context import Context
     from etl.pipeline.replay import error_files, is_data_key, replay_local
 
+    key = card_token_key(settings)  # before any file moves: the development key only for an all-local run
     where = database_location(settings)
-    with Context(settings) as ctx:
+    with Context(settings, pan_key=key) as ctx:
         check_database(ctx, where)  # as `etl run`: database and zones usable, then the one informational line
         check_zones(ctx)
         chosen = [*keys, *(error_files(ctx.zone("error"), feed, date) if feed else [])]
