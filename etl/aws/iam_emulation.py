@@ -250,6 +250,61 @@ def deployed_roles(template_path: str | Path, values: Mapping[str, str]) -> Depl
     return DeployedRoles(policies, functions, glue)
 
 
+# --- which grants the calls use --------------------------------------------------------------------------
+#: Statements no call of the code makes use of: the service needs them for the function, named by Sid.
+SERVICE_STATEMENTS = {
+    "LambdaServiceWritesOwnLogs": "Lambda writes the function's log stream",
+    "LambdaServiceDescribesVpcNetwork": "Lambda looks up the VPC a function runs in",
+    "LambdaServiceManagesVpcNetworkInterfaces": "Lambda creates and removes the function's network interfaces",
+    "SnsEncryptsWithTopicKeyForPublisher": "SNS encrypts a message with the topic's KMS key as the publisher",
+    "GlueServiceReadsScriptAndWheel": "Glue loads the job script and the --additional-python-modules wheel",
+    "GlueServiceWritesLogs": "Glue's continuous logging",
+}
+
+#: (Sid, action) pairs the production path uses but the emulation cannot observe: Spark on Glue writes the stage
+#: through Glue's S3 file system (temporary part files listed, read back, removed), the emulated job locally.
+UNOBSERVED_GRANTS = {
+    ("SparkWritesAndPromotesStage", "s3:GetObject"): "Spark reads its part file back and counts the rows",
+    ("SparkWritesAndPromotesStage", "s3:DeleteObject"): "the temporary part-file folder is removed",
+    ("SparkListsStage", "s3:ListBucket"): "the part file is found by listing the temporary folder",
+}
+
+
+@dataclass(frozen=True)
+class GrantUse:
+    """One granted action of one statement and how many checked calls it allowed."""
+
+    role: str
+    sid: str
+    action: str
+    resources: tuple[str, ...]
+    uses: int
+
+    @property
+    def reason_unused(self) -> str | None:
+        """Why an unused grant stays (a service need, or not observable here); None: it should go."""
+        return SERVICE_STATEMENTS.get(self.sid) or UNOBSERVED_GRANTS.get((self.sid, self.action))
+
+
+def grant_uses(policies: Mapping[str, Policy], calls: list[Call]) -> list[GrantUse]:
+    """Every (role, statement, action) granted, with the number of recorded calls it allowed."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for call in calls:
+        if call.statement is not None:
+            key = (call.role, call.statement, call.action.lower())
+            counts[key] = counts.get(key, 0) + 1
+    uses = []
+    for role, policy in policies.items():
+        for index, statement in enumerate(policy.statements):
+            if statement.get("Effect") != "Allow":
+                continue
+            sid = str(statement.get("Sid", index))
+            resources = tuple(map(str, _as_list(statement.get("Resource", []))))
+            for action in map(str, _as_list(statement.get("Action", []))):
+                uses.append(GrantUse(role, sid, action, resources, counts.get((role, sid, action.lower()), 0)))
+    return uses
+
+
 # --- enforcement -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Principal:

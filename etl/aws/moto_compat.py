@@ -41,6 +41,7 @@ import datetime as dt
 import importlib.util
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -540,6 +541,9 @@ def emulated_aws(
     }
     with contextlib.ExitStack() as stack:
         stack.callback(_stop, server)
+        werkzeug_log = logging.getLogger("werkzeug")  # one INFO line per request otherwise; errors still show
+        stack.callback(werkzeug_log.setLevel, werkzeug_log.level)
+        werkzeug_log.setLevel(logging.WARNING)
         stack.enter_context(mock.patch.dict(default_user_config, MOTO_CONFIG))
         stack.enter_context(_environ(environment))
         for name in PATCHES:

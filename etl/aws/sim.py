@@ -57,6 +57,10 @@ def s3_event(bucket: str, keys: Sequence[str]) -> dict[str, Any]:
     }
 
 
+class FunctionFailed(RuntimeError):
+    """A function invoked through the Lambda API (as the S3 event trigger does) ended in a function error."""
+
+
 class SparkGlueRunner:
     """The Glue job on a local SparkSession: the raw object is downloaded to a temp file, the stage file the
     engine writes is uploaded to the stage zone under the same key (Spark here has no S3 file system)."""
@@ -259,11 +263,11 @@ class Simulation:
         return key
 
     def invoke(self, module: str, event: Any) -> dict[str, Any]:
-        """Invoke a function through the Lambda API; a function error raises ``RuntimeError``."""
+        """Invoke a function through the Lambda API; a function error raises :class:`FunctionFailed`."""
         response = self.aws.client("lambda").invoke(FunctionName=function_name(module), Payload=json.dumps(event))
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
-            raise RuntimeError(f"{module} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
+            raise FunctionFailed(f"{module} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
         return payload
 
     def land(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -299,6 +303,8 @@ class Simulation:
         denials_before = len(self.aws.iam.denials)
         try:
             self._run(run)
+        except FunctionFailed as exc:  # a trigger function failed: the file stays where it was
+            run.detail = str(exc)
         finally:
             run.denied = [call.denial_text() for call in self.aws.iam.denials[denials_before:]]
         if run.denied:  # a refused call fails the run even where the code caught the error
