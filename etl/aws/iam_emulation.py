@@ -286,6 +286,19 @@ class GrantUse:
         return SERVICE_STATEMENTS.get(self.sid) or UNOBSERVED_GRANTS.get((self.sid, self.action))
 
 
+def usage_table(uses: list[GrantUse]) -> str:
+    """Markdown: per role, each granted action with its statement, resources and observed uses."""
+    lines = [
+        "| role | statement | action | resources | calls allowed | if unused, why kept |",
+        "|---|---|---|---|---|---|",
+    ]
+    for use in uses:
+        resources = "<br>".join(use.resources)
+        why = "" if use.uses else (use.reason_unused or "**unused: remove**")
+        lines.append(f"| {use.role} | {use.sid} | {use.action} | {resources} | {use.uses} | {why} |")
+    return "\n".join(lines)
+
+
 def grant_uses(policies: Mapping[str, Policy], calls: list[Call]) -> list[GrantUse]:
     """Every (role, statement, action) granted, with the number of recorded calls it allowed."""
     counts: dict[tuple[str, str, str], int] = {}

@@ -31,6 +31,17 @@ def lambda_dir(tmp_path: Path) -> Path:
 
             def reject(event, context):
                 raise BadFile(f"bad file {event['x']}")
+
+
+            def environment(event, context):
+                return {name: os.environ.get(name) for name in event["names"]}
+
+
+            def put(event, context):
+                import boto3
+
+                boto3.client("s3").put_object(Bucket=event["bucket"], Key=event["key"], Body=b"x")
+                return {"put": event["key"]}
             '''
         )
     )

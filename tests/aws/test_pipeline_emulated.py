@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
-from etl.aws.iam_emulation import grant_uses
+from etl.aws.iam_emulation import grant_uses, usage_table
 from etl.aws.sim import Simulation, function_name
 from etl.contract import load_contract
 from etl.generate import derive_update_file, generate
@@ -236,6 +236,7 @@ def test_every_scenario_passes_with_iam_enforced_and_every_grant_is_used(open_si
     enforced = set(sim.roles.functions.values()) | {sim.roles.glue_job}
     uses = grant_uses({role: sim.roles.policies[role] for role in enforced}, sim.aws.iam.calls)
     assert {u.role for u in uses} == enforced
+    print(usage_table(uses))  # the "used against granted" table of docs/deploy.md (pytest -s shows it)
     unused = [(u.role, u.sid, u.action) for u in uses if u.uses == 0 and u.reason_unused is None]
     assert unused == []
     assert all(u.uses == 0 for u in uses if u.reason_unused), "a grant named unused is used: update the lists"
