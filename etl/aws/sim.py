@@ -6,7 +6,8 @@ functions with the template's environment, each under its template role with the
 and enforced on every call (``etl.aws.iam_emulation``, docs/design.md §12), the Glue job (run by
 :class:`SparkGlueRunner` on a local SparkSession, under the Glue job's role) and the state machine.
 The database is the one the CLI would use (``ETL_DATABASE_URL``, ``ETL_DB_SECRET_ID`` or the embedded one),
-handed to the database functions as ``ETL_DATABASE_URL``. A file then goes the production way: uploaded to
+handed to the database functions as the template does: an RDS-format secret named by ``ETL_DB_SECRET_ID``,
+which their roles must be allowed to read. A file then goes the production way: uploaded to
 landing, ``lz_to_raw`` invoked with the S3 event, ``start_step_function`` with the raw bucket's event.
 """
 
