@@ -56,43 +56,65 @@ def _copy_source(params: Params) -> str:
     return _object(source["Bucket"], source["Key"])
 
 
-def _get(p: Params) -> list[Request]:
+@dataclass(frozen=True)
+class Where:
+    """The account and region a call goes to (for ARNs built from a bare name)."""
+
+    region: str = "us-east-1"
+    account: str = "123456789012"
+
+
+def _get(p: Params, w: Where) -> list[Request]:
     return [Request("s3:GetObject", _object(p["Bucket"], p["Key"]))]
 
 
-def _put(p: Params) -> list[Request]:
+def _put(p: Params, w: Where) -> list[Request]:
     return [Request("s3:PutObject", _object(p["Bucket"], p["Key"]))]
 
 
-def _copy(p: Params) -> list[Request]:
-    return [Request("s3:GetObject", _copy_source(p)), *_put(p)]
+def _copy(p: Params, w: Where) -> list[Request]:
+    return [Request("s3:GetObject", _copy_source(p)), *_put(p, w)]
 
 
-def _list(p: Params) -> list[Request]:
+def _list(p: Params, w: Where) -> list[Request]:
     return [Request("s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}", (("s3:prefix", p.get("Prefix", "")),))]
 
 
-#: (service, operation) → the authorisations AWS makes for it. Exactly the operations the code calls.
-OPERATIONS: dict[tuple[str, str], Callable[[Params], list[Request]]] = {
+def _function(p: Params, w: Where) -> list[Request]:
+    name = str(p["FunctionName"])
+    arn = name if name.startswith("arn:") else f"arn:aws:lambda:{w.region}:{w.account}:function:{name}"
+    return [Request("lambda:InvokeFunction", arn)]
+
+
+def _job(action: str) -> Callable[[Params, Where], list[Request]]:
+    return lambda p, w: [Request(action, f"arn:aws:glue:{w.region}:{w.account}:job/{p['JobName']}")]
+
+
+#: (service, operation) → the authorisations AWS makes for it. Exactly the operations the code calls (and, for
+#: the state machine's role, the calls Step Functions makes for the Lambda and Glue tasks).
+OPERATIONS: dict[tuple[str, str], Callable[[Params, Where], list[Request]]] = {
     ("s3", "GetObject"): _get,
     ("s3", "HeadObject"): _get,  # HEAD is authorised as s3:GetObject
     ("s3", "PutObject"): _put,
     ("s3", "CreateMultipartUpload"): _put,  # upload_file / upload_fileobj of large objects
     ("s3", "UploadPart"): _put,
     ("s3", "CompleteMultipartUpload"): _put,
-    ("s3", "AbortMultipartUpload"): lambda p: [Request("s3:AbortMultipartUpload", _object(p["Bucket"], p["Key"]))],
+    ("s3", "AbortMultipartUpload"): lambda p, w: [Request("s3:AbortMultipartUpload", _object(p["Bucket"], p["Key"]))],
     ("s3", "CopyObject"): _copy,
     ("s3", "UploadPartCopy"): _copy,  # the managed copy of objects over 5 GiB
-    ("s3", "DeleteObject"): lambda p: [Request("s3:DeleteObject", _object(p["Bucket"], p["Key"]))],
+    ("s3", "DeleteObject"): lambda p, w: [Request("s3:DeleteObject", _object(p["Bucket"], p["Key"]))],
     ("s3", "ListObjectsV2"): _list,
-    ("stepfunctions", "StartExecution"): lambda p: [Request("states:StartExecution", p["stateMachineArn"])],
-    ("stepfunctions", "DescribeExecution"): lambda p: [Request("states:DescribeExecution", p["executionArn"])],
-    ("secretsmanager", "GetSecretValue"): lambda p: [Request("secretsmanager:GetSecretValue", p["SecretId"])],
-    ("sns", "Publish"): lambda p: [Request("sns:Publish", p["TopicArn"])],
+    ("stepfunctions", "StartExecution"): lambda p, w: [Request("states:StartExecution", p["stateMachineArn"])],
+    ("stepfunctions", "DescribeExecution"): lambda p, w: [Request("states:DescribeExecution", p["executionArn"])],
+    ("secretsmanager", "GetSecretValue"): lambda p, w: [Request("secretsmanager:GetSecretValue", p["SecretId"])],
+    ("sns", "Publish"): lambda p, w: [Request("sns:Publish", p["TopicArn"])],
+    ("lambda", "Invoke"): _function,
+    ("glue", "StartJobRun"): _job("glue:StartJobRun"),
+    ("glue", "GetJobRun"): _job("glue:GetJobRun"),
 }
 
 
-def requests_for(service: str, operation: str, params: Params) -> list[Request]:
+def requests_for(service: str, operation: str, params: Params, where: Where | None = None) -> list[Request]:
     """The authorisations of one call; an operation not in :data:`OPERATIONS` raises ``LookupError``."""
     try:
         mapper = OPERATIONS[(service, operation)]
@@ -101,7 +123,7 @@ def requests_for(service: str, operation: str, params: Params) -> list[Request]:
             f"{service}:{operation} is not in etl.aws.iam_emulation.OPERATIONS: add its IAM action and "
             "resource ARN there (and the grant to the role's policy) before calling it"
         ) from None
-    return mapper(params)
+    return mapper(params, where or Where())
 
 
 # --- policy evaluation ------------------------------------------------------------------------------------
@@ -222,10 +244,11 @@ class DeployedRoles:
     policies: dict[str, Policy]  # role logical id → policy
     functions: dict[str, str]  # handler module (``lz_to_raw``) → role logical id
     glue_job: str  # the Glue job's role logical id
+    state_machine: str  # the state machine's role logical id
 
 
 def _role_of(resource: Mapping[str, Any]) -> str:
-    role = resource["Properties"].get("Role")
+    role = resource["Properties"].get("Role") or resource["Properties"].get("RoleArn")
     if isinstance(role, dict) and "Fn::GetAtt" in role:
         return str(role["Fn::GetAtt"][0])
     raise ValueError(f"role {role!r} is not !GetAtt <Role>.Arn")
@@ -247,7 +270,8 @@ def deployed_roles(template_path: str | Path, values: Mapping[str, str]) -> Depl
         if r["Type"] == "AWS::Lambda::Function"
     }
     (glue,) = [_role_of(r) for r in resources.values() if r["Type"] == "AWS::Glue::Job"]
-    return DeployedRoles(policies, functions, glue)
+    (machine,) = [_role_of(r) for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    return DeployedRoles(policies, functions, glue, machine)
 
 
 # --- which grants the calls use --------------------------------------------------------------------------
@@ -267,6 +291,8 @@ UNOBSERVED_GRANTS = {
     ("SparkWritesAndPromotesStage", "s3:GetObject"): "Spark reads its part file back and counts the rows",
     ("SparkWritesAndPromotesStage", "s3:DeleteObject"): "the temporary part-file folder is removed",
     ("SparkListsStage", "s3:ListBucket"): "the part file is found by listing the temporary folder",
+    ("RunTransformJob", "glue:GetJobRuns"): "AWS lists it for Step Functions' Glue .sync integration",
+    ("RunTransformJob", "glue:BatchStopJobRun"): "Step Functions stops the job run of a timed-out or stopped task",
 }
 
 
@@ -358,6 +384,7 @@ class IamEnforcer:
     calls: list[Call] = field(default_factory=list)
     denials: list[Call] = field(default_factory=list)
     resolve_secret: Callable[[str], str] = field(default=lambda secret_id: secret_id)
+    account: str = "123456789012"
     _acting: threading.local = field(default_factory=threading.local, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -371,7 +398,9 @@ class IamEnforcer:
     def principal(self, access_key: str | None) -> Principal | None:
         return self.principals.get(access_key or "")
 
-    def check(self, access_key: str | None, service: str, operation: str, params: Params) -> None:
+    def check(
+        self, access_key: str | None, service: str, operation: str, params: Params, region: str = "us-east-1"
+    ) -> None:
         """Authorise one call; raises botocore's ``ClientError`` (AccessDenied, 403) when the policy refuses."""
         principal = self.principal(access_key)
         if principal is None:
@@ -382,7 +411,7 @@ class IamEnforcer:
                     "(a client created outside the function?)"
                 )
             return  # the emulation's own set-up and inspection calls
-        for request in requests_for(service, operation, params):
+        for request in requests_for(service, operation, params, Where(region, self.account)):
             if request.action == "secretsmanager:GetSecretValue":
                 request = Request(request.action, self.resolve_secret(request.resource), request.context)
             sid = principal.policy.allowing(request)

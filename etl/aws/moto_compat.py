@@ -81,6 +81,7 @@ from etl.aws.iam_emulation import IamEnforcer, Policy, Principal, access_key_of
 
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 ACCOUNT_ID = "123456789012"  # moto's default account
+STEP_FUNCTIONS_KEY = "ak"  # the access key moto's Step Functions signs its Lambda and Glue task calls with
 GlueRunner = Callable[[str, dict[str, str]], None]
 
 
@@ -172,6 +173,14 @@ class EmulatedAWS:
             }
             self._credentials[(role_arn, session_name)] = env
             return env
+
+    def enforce_state_machine_role(self, role_arn: str, name: str) -> None:
+        """Check the calls moto's Step Functions makes for Lambda and Glue tasks against ``role_arn``'s policy.
+
+        moto signs them all with one fixed key (``boto_client_for``: ``ak``), so this holds for every state
+        machine of the emulation: use it with one machine."""
+        policy = self._policies.get(role_arn) or Policy(role_arn.rsplit("/", 1)[-1], ())
+        self.iam.register(STEP_FUNCTIONS_KEY, Principal(name, role_arn, policy))
 
     def inject_lambda_error(self, function_name: str, code: str = "ServiceException", times: int = 1) -> None:
         """Make the next ``times`` invocations of ``function_name`` fail with the service error ``code``."""
@@ -483,7 +492,7 @@ def iam_enforced(emulated: EmulatedAWS) -> contextlib.AbstractContextManager[Any
 
     def _make_api_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         service = self.meta.service_model.service_name
-        emulated.iam.check(access_key_of(self), service, operation_name, api_params)
+        emulated.iam.check(access_key_of(self), service, operation_name, api_params, self.meta.region_name)
         return original(self, operation_name, api_params)
 
     return mock.patch.object(BaseClient, "_make_api_call", _make_api_call)

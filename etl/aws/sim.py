@@ -209,6 +209,10 @@ class Simulation:
         )
         created = self.aws.create_state_machine(PREFIX, render_definition(substitutions))
         assert created == self.machine_arn, created
+        states_role = self.aws.create_role(
+            f"{PREFIX}-{self.roles.state_machine}", "states.amazonaws.com", policies[self.roles.state_machine]
+        )
+        self.aws.enforce_state_machine_role(states_role, f"{PREFIX} (state machine)")
         for module in HANDLERS:
             role = role_arns[self.roles.functions[module]]
             self.aws.create_function(function_name(module), f"{module}.handler", self.environment(module), 900, role)

@@ -58,7 +58,7 @@ def test_each_function_and_the_glue_job_has_its_role() -> None:
         "move_file": "MoveFileRole",
         "notification": "NotificationRole",
     }
-    assert deployed.glue_job == "GlueJobRole"
+    assert (deployed.glue_job, deployed.state_machine) == ("GlueJobRole", "StepFunctionsRole")
     assert {f.stem for f in (ROOT / "lambda").glob("*.py")} == set(deployed.functions)
 
 

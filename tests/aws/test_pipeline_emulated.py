@@ -233,7 +233,7 @@ def test_every_scenario_passes_with_iam_enforced_and_every_grant_is_used(open_si
     assert table_rows(etl_env, "account_summary") == 1500
 
     assert sim.aws.iam.denials == []
-    enforced = set(sim.roles.functions.values()) | {sim.roles.glue_job}
+    enforced = set(sim.roles.functions.values()) | {sim.roles.glue_job, sim.roles.state_machine}
     uses = grant_uses({role: sim.roles.policies[role] for role in enforced}, sim.aws.iam.calls)
     assert {u.role for u in uses} == enforced
     print(usage_table(uses))  # the "used against granted" table of docs/deploy.md (pytest -s shows it)
@@ -263,6 +263,7 @@ REMOVALS = [
         ":stateMachine:fintech-etl",
     ),
     ("NotificationRole", "PublishNotifications", "notification", "sns:Publish", ":fintech-etl-notifications"),
+    ("StepFunctionsRole", "InvokePipelineFunctions", None, "lambda:InvokeFunction", ":function:fintech-etl-validation"),
 ]
 
 
@@ -275,8 +276,9 @@ def test_a_missing_statement_fails_the_run_naming_function_action_and_resource(
     sim = open_sim(without=((role, sid),))
     run = sim.run_file(SAMPLE)
     assert run.status == "FAILURE", run
-    expected = f"{function_name(module)} (role {role}) is not allowed {action} on "
+    who = function_name(module) if module else "fintech-etl (state machine)"
+    expected = f"{who} (role {role}) is not allowed {action} on "
     named = [d for d in run.denied if d.startswith(expected)]
     assert named and all(resource in d for d in named), run.denied
     assert named[0] in run.detail
-    assert {d.split(" ")[0] for d in run.denied} == {function_name(module)}
+    assert all(d.startswith(f"{who} (role {role})") for d in run.denied), run.denied
