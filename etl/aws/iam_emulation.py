@@ -31,6 +31,8 @@ from typing import Any
 
 import yaml
 
+from etl.errors import EtlError
+
 Params = Mapping[str, Any]
 
 
@@ -372,7 +374,7 @@ class Call:
         )
 
 
-class ForeignCredentials(Exception):
+class ForeignCredentials(EtlError):
     """A function called AWS with credentials that are not its role's: the emulation could not check the call."""
 
 

@@ -27,6 +27,7 @@ from etl.aws.iam_emulation import deployed_roles
 from etl.aws.moto_compat import ACCOUNT_ID, EmulatedAWS, emulated_aws
 from etl.aws.states import s3_location
 from etl.config import ZONES, Settings, get_settings
+from etl.errors import EtlError
 from etl.io.secrets import pan_key
 from etl.io.zones import zone
 from etl.package_data import handlers_dir
@@ -58,7 +59,7 @@ def s3_event(bucket: str, keys: Sequence[str]) -> dict[str, Any]:
     }
 
 
-class FunctionFailed(RuntimeError):
+class FunctionFailed(EtlError):
     """A function invoked through the Lambda API (as the S3 event trigger does) ended in a function error."""
 
 
