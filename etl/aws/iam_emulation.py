@@ -257,15 +257,10 @@ def _role_of(resource: Mapping[str, Any]) -> str:
 
 
 def deployed_roles(template_path: str | Path, values: Mapping[str, str]) -> DeployedRoles:
-    """Read ``template.yml``: each role's inline policy resolved with ``values`` (placeholder → value)."""
+    """Read ``template.yml``: the roles the functions, the Glue job and the state machine run under, each with
+    its inline policy resolved with ``values`` (placeholder → value; a missing one raises KeyError). Roles no
+    emulated code runs under (people's roles, such as the analysts') are left out."""
     resources = load_template(template_path)["Resources"]
-    policies: dict[str, Policy] = {}
-    for name, resource in resources.items():
-        if resource["Type"] == "AWS::IAM::Role":
-            statements: list[Mapping[str, Any]] = []
-            for inline in resource["Properties"].get("Policies", []):
-                statements += _as_list(_resolve(inline["PolicyDocument"], values)["Statement"])
-            policies[name] = Policy(name, tuple(statements))
     functions = {
         str(r["Properties"]["Handler"]).rsplit(".", 1)[0]: _role_of(r)
         for r in resources.values()
@@ -273,6 +268,12 @@ def deployed_roles(template_path: str | Path, values: Mapping[str, str]) -> Depl
     }
     (glue,) = [_role_of(r) for r in resources.values() if r["Type"] == "AWS::Glue::Job"]
     (machine,) = [_role_of(r) for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    policies: dict[str, Policy] = {}
+    for name in sorted({*functions.values(), glue, machine}):
+        statements: list[Mapping[str, Any]] = []
+        for inline in resources[name]["Properties"].get("Policies", []):
+            statements += _as_list(_resolve(inline["PolicyDocument"], values)["Statement"])
+        policies[name] = Policy(name, tuple(statements))
     return DeployedRoles(policies, functions, glue, machine)
 
 
