@@ -28,7 +28,8 @@ g. ``s3_missing_key_forbidden``: moto answers 404 to a HEAD or GET of a missing 
    caller's role policy decides, as on AWS (the emulation's own set-up calls keep moto's 404).
 h. ``iam_enforced``: moto does not enforce IAM; here every call a function's client makes is checked against
    the policy of the role the function runs under (``etl.aws.iam_emulation``): a call no statement allows
-   fails with AccessDenied naming the function, the action and the resource.
+   fails with AccessDenied naming the function, the action and the resource. With
+   :meth:`EmulatedAWS.enforce_state_machine_role`, the Lambda and Glue calls of Step Functions' tasks too.
 
 Each function (and each Glue job run) runs with credentials STS issued for its own role, and with only its
 own environment variables among the ``ETL_*`` ones, as on Lambda.
