@@ -191,16 +191,6 @@ class Policy:
             raise KeyError(f"{self.role} has no statement {sid!r}")
         return Policy(self.role, kept)
 
-    def granted(self) -> list[tuple[str, str]]:
-        """Every (action, resource) pair the Allow statements name."""
-        return [
-            (str(action), str(resource))
-            for s in self.statements
-            if s.get("Effect") == "Allow"
-            for action in _as_list(s.get("Action", []))
-            for resource in _as_list(s.get("Resource", []))
-        ]
-
 
 # --- the template's roles ----------------------------------------------------------------------------------
 class _CfnLoader(yaml.SafeLoader):
@@ -440,14 +430,6 @@ class IamEnforcer:
             if sid is None:
                 self.denials.append(call)
         return sid is not None
-
-    def used(self) -> dict[str, set[tuple[str, str]]]:
-        """Role → the (action, resource) pairs its functions were allowed, as observed."""
-        seen: dict[str, set[tuple[str, str]]] = {}
-        for call in self.calls:
-            if call.statement is not None:
-                seen.setdefault(call.role, set()).add((call.action, call.resource))
-        return seen
 
 
 def _access_denied(call: Call) -> Exception:
