@@ -246,16 +246,21 @@ def _role_of(resource: Mapping[str, Any]) -> str:
     raise ValueError(f"role {role!r} is not !GetAtt <Role>.Arn")
 
 
-def deployed_roles(template_path: str | Path, values: Mapping[str, str]) -> DeployedRoles:
+def deployed_roles(
+    template_path: str | Path, values: Mapping[str, str], modules: tuple[str, ...] | None = None
+) -> DeployedRoles:
     """Read ``template.yml``: the roles the functions, the Glue job and the state machine run under, each with
     its inline policy resolved with ``values`` (placeholder → value; a missing one raises KeyError). Roles no
-    emulated code runs under (people's roles, such as the analysts') are left out."""
+    emulated code runs under (people's roles, such as the analysts') are left out; ``modules`` limits the
+    functions to those handler modules (the pipeline's, not the stack's migrate function)."""
     resources = load_template(template_path)["Resources"]
     functions = {
         str(r["Properties"]["Handler"]).rsplit(".", 1)[0]: _role_of(r)
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Function"
     }
+    if modules is not None:
+        functions = {module: functions[module] for module in modules}
     (glue,) = [_role_of(r) for r in resources.values() if r["Type"] == "AWS::Glue::Job"]
     (machine,) = [_role_of(r) for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
     policies: dict[str, Policy] = {}
