@@ -397,13 +397,14 @@ def simulation(
     key = pan_key(settings)
     runner = SparkGlueRunner(spark)
     try:
-        skip: tuple[str, ...] = ()
-        if not TEMPLATE.is_file():  # an installed wheel: no template, so no policies to enforce
-            warnings.warn(IAM_NOT_ENFORCED, UserWarning, stacklevel=3)
-            skip = ("iam_enforced", "s3_missing_key_forbidden")
+        enforced = TEMPLATE.is_file()  # an installed wheel has no template, so no policies to enforce
+        skip = () if enforced else ("iam_enforced", "s3_missing_key_forbidden")
         with emulated_aws(lambda_dir, glue_runner=runner, skip=skip) as aws:
             limit = settings.large_file_threshold_bytes if threshold is None else threshold
-            yield Simulation(aws, database_url, key, limit, without=without).deploy()
+            deployed = Simulation(aws, database_url, key, limit, without=without).deploy()
+            if not enforced:  # said once the stack stands (a missing data file is reported first, alone)
+                warnings.warn(IAM_NOT_ENFORCED, UserWarning, stacklevel=3)
+            yield deployed
     finally:
         runner.close()
 
