@@ -1,6 +1,9 @@
 """Every adaptation the project makes to moto 5.2.5, in one place: an upgrade that breaks one fails loudly.
 
-``emulated_aws(lambda_dir, glue_runner)`` activates ``mock_aws`` with moto's Step Functions interpreter and:
+``emulated_aws(lambda_dir, glue_runner)`` starts moto in SERVER mode (``ThreadedMotoServer`` on a free loopback
+port, ``AWS_ENDPOINT_URL`` pointing every boto3 client at it) with moto's Step Functions interpreter, so calls
+travel over HTTP and an S3 body is a non-seekable stream, as on AWS (docs/design.md §12). Lambda and Step
+Functions run inside the server's threads of this same process, which is what lets the patches below apply:
 
 a. ``lambda_in_process``: moto invokes Lambda functions in Docker (``LambdaFunction._invoke_lambda``); here
    the function's ``Handler`` (``module.function``) is imported from ``lambda_dir`` and called in-process
@@ -20,6 +23,16 @@ e. ``glue_job_runs``: Glue job runs execute nothing and succeed; here starting a
    ``ErrorMessage`` (with no runner registered, runs fail rather than pretend to have worked).
 f. ``retry_without_sleep``: Retry intervals really sleep; the sleep is recorded in
    :attr:`EmulatedAWS.retry_sleeps` and skipped.
+g. ``s3_missing_key_forbidden``: moto answers 404 to a HEAD or GET of a missing key whoever asks; S3 answers
+   403 (AccessDenied) when the caller has no ``s3:ListBucket`` on the bucket, 404 only when it has. Here the
+   caller's role policy decides, as on AWS (the emulation's own set-up calls keep moto's 404).
+h. ``iam_enforced``: moto does not enforce IAM; here every call a function's client makes is checked against
+   the policy of the role the function runs under (``etl.aws.iam_emulation``): a call no statement allows
+   fails with AccessDenied naming the function, the action and the resource. With
+   :meth:`EmulatedAWS.enforce_state_machine_role`, the Lambda and Glue calls of Step Functions' tasks too.
+
+Each function (and each Glue job run) runs with credentials STS issued for its own role, and with only its
+own environment variables among the ``ETL_*`` ones, as on Lambda.
 """
 
 from __future__ import annotations
@@ -29,7 +42,9 @@ import datetime as dt
 import importlib.util
 import io
 import json
+import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -44,10 +59,15 @@ from typing import Any
 from unittest import mock
 
 import boto3
-from moto import mock_aws
+from botocore.client import BaseClient
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaFunction
+from moto.core.base_backend import BackendDict
+from moto.core.config import default_user_config
 from moto.glue.models import FakeJob, FakeJobRun
+from moto.s3.exceptions import MissingKey
+from moto.s3.responses import S3Response
+from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_glue,
@@ -58,8 +78,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from etl.aws.iam_emulation import IamEnforcer, Policy, Principal, access_key_of
+
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 ACCOUNT_ID = "123456789012"  # moto's default account
+STEP_FUNCTIONS_KEY = "ak"  # the access key moto's Step Functions signs its Lambda and Glue task calls with
 GlueRunner = Callable[[str, dict[str, str]], None]
 
 
@@ -88,21 +111,77 @@ class LambdaContext:
 
 
 class EmulatedAWS:
-    """One emulation's state: where handlers live, the Glue runner, injected faults, recorded retry sleeps."""
+    """One emulation's state: the server's endpoint, where handlers live, the Glue runner, the roles' policies
+    and the IAM enforcer, injected faults, recorded retry sleeps."""
 
-    def __init__(self, lambda_dir: str | Path, glue_runner: GlueRunner | None = None, region: str = "us-east-1"):
+    def __init__(
+        self,
+        lambda_dir: str | Path,
+        glue_runner: GlueRunner | None = None,
+        region: str = "us-east-1",
+        endpoint_url: str = "",
+    ):
         self.lambda_dir = Path(lambda_dir).resolve()
         self.glue_runner = glue_runner
         self.region = region
+        self.endpoint_url = endpoint_url
         self.retry_sleeps: list[float] = []
         self.invocations: list[str] = []  # function names, in invocation order
+        self.iam = IamEnforcer()
+        self._policies: dict[str, Policy] = {}  # role ARN → its policy
         self._faults: dict[str, list[str]] = {}
         self._modules: dict[str, types.ModuleType] = {}
+        self._credentials: dict[tuple[str, str], dict[str, str]] = {}
+        self._admin = boto3.session.Session(
+            aws_access_key_id=_FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=_FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=_FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            region_name=region,
+        )
         self._lock = threading.RLock()  # one in-process invocation at a time: handlers share os.environ
 
     # -- helpers for tests and `etl sim` ------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        """A client of the emulation's own (unchecked) account credentials: set-up and inspection."""
+        return self._admin.client(service, endpoint_url=self.endpoint_url or None)
+
+    def role_client(self, service: str, role_arn: str, session_name: str = "test") -> Any:
+        """A client signing as ``role_arn`` (STS AssumeRole): its calls are checked against the role's policy."""
+        env = self.credentials_for(role_arn, session_name)
+        return boto3.client(
+            service,
+            region_name=self.region,
+            endpoint_url=self.endpoint_url or None,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env["AWS_SESSION_TOKEN"],
+        )
+
+    def credentials_for(self, role_arn: str, session_name: str) -> dict[str, str]:
+        """Environment variables with STS credentials of ``role_arn`` for ``session_name`` (a function's name);
+        the enforcer knows their access key as that function under that role's policy."""
+        with self._lock:
+            cached = self._credentials.get((role_arn, session_name))
+            if cached is not None:
+                return cached
+            creds = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+            policy = self._policies.get(role_arn) or Policy(role_arn.rsplit("/", 1)[-1], ())
+            self.iam.register(creds["AccessKeyId"], Principal(session_name, role_arn, policy))
+            env = {
+                "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": creds["SessionToken"],
+            }
+            self._credentials[(role_arn, session_name)] = env
+            return env
+
+    def enforce_state_machine_role(self, role_arn: str, name: str) -> None:
+        """Check the calls moto's Step Functions makes for Lambda and Glue tasks against ``role_arn``'s policy.
+
+        moto signs them all with one fixed key (``boto_client_for``: ``ak``), so this holds for every state
+        machine of the emulation: use it with one machine."""
+        policy = self._policies.get(role_arn) or Policy(role_arn.rsplit("/", 1)[-1], ())
+        self.iam.register(STEP_FUNCTIONS_KEY, Principal(name, role_arn, policy))
 
     def inject_lambda_error(self, function_name: str, code: str = "ServiceException", times: int = 1) -> None:
         """Make the next ``times`` invocations of ``function_name`` fail with the service error ``code``."""
@@ -114,8 +193,8 @@ class EmulatedAWS:
         with self._lock:
             self._faults.clear()
 
-    def create_role(self, name: str, service: str) -> str:
-        """An IAM role assumable by ``service`` (moto's Lambda checks that the execution role exists)."""
+    def create_role(self, name: str, service: str, policy: Policy | None = None) -> str:
+        """An IAM role assumable by ``service`` whose calls ``policy`` governs (none: every call is denied)."""
         trust = {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
@@ -123,13 +202,23 @@ class EmulatedAWS:
         iam = self.client("iam")
         with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-        return f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
+        arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
+        if policy is not None:
+            self._policies[arn] = policy
+        return arn
 
     def create_function(
-        self, name: str, handler: str, environment: Mapping[str, str] | None = None, timeout: int = 60
+        self,
+        name: str,
+        handler: str,
+        environment: Mapping[str, str] | None = None,
+        timeout: int = 60,
+        role: str | None = None,
     ) -> str:
-        """A function whose ``handler`` (``module.function``) lives in ``lambda_dir``; returns its ARN."""
-        role = self.create_role("etl-emulated-lambda", "lambda.amazonaws.com")
+        """A function whose ``handler`` (``module.function``) lives in ``lambda_dir``; returns its ARN.
+
+        It runs under ``role`` (an ARN from :meth:`create_role`), by default a role with no permissions."""
+        role = role or self.create_role("etl-emulated-lambda", "lambda.amazonaws.com")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr("placeholder.txt", "handlers run in-process from lambda_dir")
@@ -205,7 +294,7 @@ class EmulatedAWS:
                 raise LambdaServiceError(code, f"injected {code} for {function.function_name}")
             context = LambdaContext(function.function_name, int(function.memory_size), int(function.timeout))
             env = {**function.environment_vars, "AWS_LAMBDA_FUNCTION_NAME": function.function_name}
-            with _environ(env):
+            with self.running_as(function.role, function.function_name, env):
                 try:
                     result = self._handler_function(function.handler)(event, context)
                 except Exception as exc:  # the handler's failure is the function error, as on AWS
@@ -218,15 +307,33 @@ class EmulatedAWS:
                     return json.dumps(error), True, traceback.format_exc()
             return json.dumps(result), False, ""
 
+    @contextlib.contextmanager
+    def running_as(self, role_arn: str, name: str, environment: Mapping[str, str]) -> Iterator[None]:
+        """Run code as function ``name`` under ``role_arn``: its role's STS credentials and its environment
+        (other ``ETL_*`` variables of this process hidden, as a Lambda sees only its own), boto3's default
+        session renewed so clients created inside pick up those credentials."""
+        env = {**environment, **self.credentials_for(role_arn, name)}
+        hidden = {key: None for key in os.environ if key.startswith("ETL_") and key not in env}
+        principal = self.iam.principal(env["AWS_ACCESS_KEY_ID"])
+        with self._lock, _environ({**hidden, **env}):
+            boto3.DEFAULT_SESSION = None
+            self.iam.acting(principal)
+            try:
+                yield
+            finally:
+                self.iam.acting(None)
+                boto3.DEFAULT_SESSION = None
+
     # -- (e) Glue job runs ---------------------------------------------------------------------------------
-    def run_glue_job(self, job_run: FakeJobRun) -> None:
-        """Run the registered runner for ``job_run`` and set its final state."""
+    def run_glue_job(self, job_run: FakeJobRun, role_arn: str) -> None:
+        """Run the registered runner for ``job_run`` as the job's role and set its final state."""
         if self.glue_runner is None:
             job_run.status = "FAILED"
             job_run.error_message = "no Glue runner registered with emulated_aws(glue_runner=...)"
             return
         try:
-            self.glue_runner(job_run.job_name, dict(job_run.arguments or {}))
+            with self.running_as(role_arn, job_run.job_name, {}):
+                self.glue_runner(job_run.job_name, dict(job_run.arguments or {}))
         except Exception as exc:
             job_run.status = "FAILED"
             job_run.error_message = f"{type(exc).__name__}: {exc}"
@@ -235,9 +342,14 @@ class EmulatedAWS:
 
 
 @contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
+def _environ(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (None: unset) environment variables for the block, then restore them."""
     saved = {key: os.environ.get(key) for key in values}
-    os.environ.update({key: str(value) for key, value in values.items()})
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = str(value)
     try:
         yield
     finally:
@@ -310,7 +422,7 @@ def glue_job_runs(emulated: EmulatedAWS) -> Iterator[None]:
     def start_job_run(self: FakeJob, *args: Any, **kwargs: Any) -> str:
         run_id = original_start(self, *args, **kwargs)
         job_run = next(run for run in self.job_runs if run.job_run_id == run_id)
-        emulated.run_glue_job(job_run)
+        emulated.run_glue_job(job_run, self.role)
         return run_id
 
     def as_dict(self: FakeJobRun) -> dict[str, Any]:
@@ -331,6 +443,62 @@ def retry_without_sleep(emulated: EmulatedAWS) -> contextlib.AbstractContextMana
     return mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=emulated.retry_sleeps.append))
 
 
+_AUTH_KEY = re.compile(r"Credential=([^/,\s]+)/")
+_ACCESS_DENIED_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
+    "<RequestId>{request_id}</RequestId></Error>"
+)
+
+
+def _caller_key(headers: Mapping[str, Any]) -> str | None:
+    """The access key of a SigV4-signed request (``Authorization: ... Credential=<key>/<scope>``)."""
+    found = _AUTH_KEY.search(str(headers.get("Authorization") or headers.get("authorization") or ""))
+    return found.group(1) if found else None
+
+
+def s3_missing_key_forbidden(emulated: EmulatedAWS) -> contextlib.AbstractContextManager[Any]:
+    """(g) A HEAD or GET of a missing key answers 403 unless the caller may ``s3:ListBucket`` the bucket."""
+    original_get, original_head = S3Response.get_object, S3Response.head_object
+
+    def forbidden(response: S3Response, operation: str, bucket: str) -> bool:
+        key = _caller_key(response.headers)
+        return (
+            emulated.iam.may(key, f"{operation} of a missing key", "s3:ListBucket", f"arn:aws:s3:::{bucket}") is False
+        )
+
+    def get_object(self: S3Response) -> Any:
+        try:
+            return original_get(self)
+        except MissingKey:
+            if forbidden(self, "GetObject", self.bucket_name):
+                body = _ACCESS_DENIED_XML.format(request_id=uuid.uuid4().hex)
+                return 403, {"Content-Type": "application/xml"}, body
+            raise
+
+    def head_object(self: S3Response, bucket_name: str, *args: Any, **kwargs: Any) -> Any:
+        status, headers, body = original_head(self, bucket_name, *args, **kwargs)
+        if status == 404 and forbidden(self, "HeadObject", bucket_name):
+            return 403, {k: v for k, v in headers.items() if not k.startswith("x-amz-")}, ""
+        return status, headers, body
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(mock.patch.object(S3Response, "get_object", get_object))
+    stack.enter_context(mock.patch.object(S3Response, "head_object", head_object))
+    return stack
+
+
+def iam_enforced(emulated: EmulatedAWS) -> contextlib.AbstractContextManager[Any]:
+    """(h) Every botocore call is checked by ``emulated.iam`` against the policy of the signer's role."""
+    original = BaseClient._make_api_call
+
+    def _make_api_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        service = self.meta.service_model.service_name
+        emulated.iam.check(access_key_of(self), service, operation_name, api_params, self.meta.region_name)
+        return original(self, operation_name, api_params)
+
+    return mock.patch.object(BaseClient, "_make_api_call", _make_api_call)
+
+
 PATCHES = (
     "lambda_in_process",
     "glue_sync",
@@ -338,6 +506,8 @@ PATCHES = (
     "start_time_iso",
     "glue_job_runs",
     "retry_without_sleep",
+    "s3_missing_key_forbidden",
+    "iam_enforced",
 )
 
 
@@ -349,7 +519,9 @@ def emulated_aws(
     *,
     skip: tuple[str, ...] = (),
 ) -> Iterator[EmulatedAWS]:
-    """moto with the Step Functions interpreter and every adaptation above; yields the :class:`EmulatedAWS`.
+    """moto in server mode with the Step Functions interpreter and every adaptation above; yields the
+    :class:`EmulatedAWS`. ``AWS_ENDPOINT_URL`` (and ``MOTO_PORT``, which moto's Step Functions integrations
+    use) point at the server for the block; moto's state is reset when it ends.
 
     ``skip`` leaves named patches out (from :data:`PATCHES`): this module's tests use it to prove that moto
     still behaves the way each patch assumes.
@@ -357,7 +529,10 @@ def emulated_aws(
     unknown = set(skip) - set(PATCHES)
     if unknown:
         raise ValueError(f"unknown patch(es) {sorted(unknown)}; patches are {PATCHES}")
-    emulated = EmulatedAWS(lambda_dir, glue_runner, region)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    emulated = EmulatedAWS(lambda_dir, glue_runner, region, endpoint_url=f"http://{host}:{port}")
     patches: dict[str, Callable[[], contextlib.AbstractContextManager[Any]]] = {
         "lambda_in_process": lambda: lambda_in_process(emulated),
         "glue_sync": glue_sync,
@@ -365,16 +540,36 @@ def emulated_aws(
         "start_time_iso": start_time_iso,
         "glue_job_runs": lambda: glue_job_runs(emulated),
         "retry_without_sleep": lambda: retry_without_sleep(emulated),
+        "s3_missing_key_forbidden": lambda: s3_missing_key_forbidden(emulated),
+        "iam_enforced": lambda: iam_enforced(emulated),
+    }
+    environment = {
+        **_FAKE_CREDENTIALS,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ENDPOINT_URL": emulated.endpoint_url,
+        "MOTO_PORT": str(port),
     }
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_environ(_FAKE_CREDENTIALS | {"AWS_DEFAULT_REGION": region}))
-        stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        stack.callback(_stop, server)
+        werkzeug_log = logging.getLogger("werkzeug")  # one INFO line per request otherwise; errors still show
+        stack.callback(werkzeug_log.setLevel, werkzeug_log.level)
+        werkzeug_log.setLevel(logging.WARNING)
+        stack.enter_context(mock.patch.dict(default_user_config, MOTO_CONFIG))
+        stack.enter_context(_environ(environment))
         for name in PATCHES:
             if name not in skip:
                 stack.enter_context(patches[name]())
         sys.path.insert(0, str(emulated.lambda_dir))  # handlers may import their sibling modules, as on AWS
         stack.callback(_remove_from_path, str(emulated.lambda_dir))
+        boto3.DEFAULT_SESSION = None  # a session created before holds other credentials and no endpoint
+        stack.callback(setattr, boto3, "DEFAULT_SESSION", None)
         yield emulated
+
+
+def _stop(server: ThreadedMotoServer) -> None:
+    """Stop the server and forget moto's state (what ``mock_aws`` does when it ends)."""
+    server.stop()
+    BackendDict.reset()
 
 
 _FAKE_CREDENTIALS = {

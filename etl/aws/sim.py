@@ -1,10 +1,13 @@
 """``etl sim``: the packaged state machine and Lambda handlers (``etl/aws/``) on emulated AWS (moto).
 
-:func:`simulation` builds what ``template.yml`` deploys, in-process: the five buckets, the SNS topic (with an
-SQS queue subscribed, so notifications can be read back), the seven functions with the template's
-environment, the Glue job (run by :class:`SparkGlueRunner` on a local SparkSession) and the state machine.
+:func:`simulation` builds what ``template.yml`` deploys on moto in server mode (``etl.aws.moto_compat``): the
+five buckets, the SNS topic (with an SQS queue subscribed, so notifications can be read back), the seven
+functions with the template's environment, each under its template role with the role's policy as deployed
+and enforced on every call (``etl.aws.iam_emulation``, docs/design.md §12), the Glue job (run by
+:class:`SparkGlueRunner` on a local SparkSession, under the Glue job's role) and the state machine.
 The database is the one the CLI would use (``ETL_DATABASE_URL``, ``ETL_DB_SECRET_ID`` or the embedded one),
-handed to the database functions as ``ETL_DATABASE_URL``. A file then goes the production way: uploaded to
+handed to the database functions as the template does: an RDS-format secret named by ``ETL_DB_SECRET_ID``,
+which their roles must be allowed to read. A file then goes the production way: uploaded to
 landing, ``lz_to_raw`` invoked with the S3 event, ``start_step_function`` with the raw bucket's event.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -20,13 +24,21 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from etl.aws.asl import render_definition, sample_substitutions
-from etl.aws.moto_compat import EmulatedAWS, emulated_aws
+from etl.aws.iam_emulation import DeployedRoles, Policy, deployed_roles
+from etl.aws.moto_compat import ACCOUNT_ID, EmulatedAWS, emulated_aws
 from etl.aws.states import s3_location
 from etl.config import ZONES, Settings, get_settings
+from etl.errors import EtlError
 from etl.io.secrets import pan_key
 from etl.io.zones import zone
 from etl.package_data import handlers_dir
 
+#: template.yml of a checkout (an installed wheel does not ship it)
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yml"
+IAM_NOT_ENFORCED = (
+    "template.yml is not beside this etl package (an installed wheel): the emulation runs without IAM checks; "
+    "run etl sim from a checkout to check every call against the deployed policies"
+)
 PREFIX = "fintech-etl"
 HANDLERS = ("lz_to_raw", "start_step_function", "validation", "transform", "rds_write", "move_file", "notification")
 DATABASE_FUNCTIONS = ("validation", "rds_write")
@@ -50,6 +62,10 @@ def s3_event(bucket: str, keys: Sequence[str]) -> dict[str, Any]:
             for key in keys
         ]
     }
+
+
+class FunctionFailed(EtlError):
+    """A function invoked through the Lambda API (as the S3 event trigger does) ended in a function error."""
 
 
 class SparkGlueRunner:
@@ -108,6 +124,7 @@ class FileRun:
     states: list[str] = field(default_factory=list)
     notification: dict[str, Any] | None = None
     detail: str | None = None
+    denied: list[str] = field(default_factory=list)  # calls IAM refused during this file's run
 
     @property
     def ok(self) -> bool:
@@ -122,14 +139,24 @@ class FileRun:
             "states": self.states,
             "notification": self.notification,
             "detail": self.detail,
+            "denied": self.denied,
         }
 
 
 class Simulation:
     """The deployed stack on emulated AWS; tests drive its pieces, ``etl sim`` calls :meth:`run_file`."""
 
-    def __init__(self, aws: EmulatedAWS, database_url: str, pan_key_value: bytes, threshold: int) -> None:
+    def __init__(
+        self,
+        aws: EmulatedAWS,
+        database_url: str,
+        pan_key_value: bytes,
+        threshold: int,
+        *,
+        without: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.aws = aws
+        self.without = without  # (role logical id, statement Sid) pairs left out of the deployed policies
         self.buckets = {name: f"{PREFIX}-{name}" for name in ZONES}
         self.database_url = database_url
         self.threshold = threshold
@@ -154,11 +181,34 @@ class Simulation:
             Name=f"{PREFIX}/pan-key", SecretString=self._pan_key.decode()
         )
         self.pan_key_secret_id = secret["ARN"]
+        database = self.aws.client("secretsmanager").create_secret(
+            Name=f"{PREFIX}/database", SecretString=json.dumps(rds_secret(self.database_url))
+        )
+        self.db_secret_id = database["ARN"]
+        names = {f"{PREFIX}/pan-key": self.pan_key_secret_id, f"{PREFIX}/database": self.db_secret_id}
+        self.aws.iam.resolve_secret = lambda secret_id: names.get(secret_id, secret_id)
         substitutions = sample_substitutions(prefix=PREFIX)
+        self.machine_arn = f"arn:aws:states:{self.aws.region}:{ACCOUNT_ID}:stateMachine:{PREFIX}"
+        if TEMPLATE.is_file():
+            self.roles = deployed_roles(TEMPLATE, self.template_values(substitutions["GlueJobName"]), HANDLERS)
+        else:  # an installed wheel: roles without policies, and emulated_aws was told not to enforce
+            role_of = {module: "".join(part.title() for part in module.split("_")) + "Role" for module in HANDLERS}
+            roles = {*role_of.values(), "GlueJobRole", "StepFunctionsRole"}
+            self.roles = DeployedRoles({n: Policy(n, ()) for n in roles}, role_of, "GlueJobRole", "StepFunctionsRole")
+        policies = dict(self.roles.policies)
+        for role, sid in self.without:
+            policies[role] = policies[role].without(sid)
+        role_arns = {
+            name: self.aws.create_role(f"{PREFIX}-{name}", service, policies[name])
+            for name, service in [
+                *((role, "lambda.amazonaws.com") for role in set(self.roles.functions.values())),
+                (self.roles.glue_job, "glue.amazonaws.com"),
+            ]
+        }
         glue = self.aws.client("glue")
         glue.create_job(
             Name=substitutions["GlueJobName"],
-            Role=self.aws.create_role("etl-emulated-glue", "glue.amazonaws.com"),
+            Role=role_arns[self.roles.glue_job],
             Command={"Name": "glueetl", "PythonVersion": "3", "ScriptLocation": "s3://artifacts/glue/transform_job.py"},
             DefaultArguments={
                 "--job-language": "python",
@@ -168,22 +218,54 @@ class Simulation:
             },
             GlueVersion="5.0",
         )
-        self.machine_arn = self.aws.create_state_machine(PREFIX, render_definition(substitutions))
+        created = self.aws.create_state_machine(PREFIX, render_definition(substitutions))
+        assert created == self.machine_arn, created
+        states_role = self.aws.create_role(
+            f"{PREFIX}-{self.roles.state_machine}", "states.amazonaws.com", policies[self.roles.state_machine]
+        )
+        self.aws.enforce_state_machine_role(states_role, f"{PREFIX} (state machine)")
         for module in HANDLERS:
-            self.aws.create_function(function_name(module), f"{module}.handler", self.environment(module), 900)
+            role = role_arns[self.roles.functions[module]]
+            self.aws.create_function(function_name(module), f"{module}.handler", self.environment(module), 900, role)
         return self
 
+    def template_values(self, glue_job: str) -> dict[str, str]:
+        """What CloudFormation substitutes into the template's policies, for this emulated stack."""
+        region, zone_of = self.aws.region, {"Landing": "landing", "Raw": "raw", "Stage": "stage"}
+        zone_of |= {"Archive": "archive", "Error": "error"}
+        values = {
+            "AWS::Partition": "aws",
+            "AWS::Region": region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": PREFIX,
+            "ArtifactsBucket": f"{PREFIX}-artifacts",
+            "EtlStateMachine": self.machine_arn,
+            "EtlStateMachine.Name": PREFIX,
+            "TransformGlueJob": glue_job,
+            "NotificationTopic": self.topic_arn,
+            "NotificationKey.Arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/00000000-0000-4000-8000-000000000000",
+            "DbSecret": self.db_secret_id,
+            "PanKeySecret": self.pan_key_secret_id,
+        }
+        for logical, name in zone_of.items():
+            values[f"{logical}Bucket"] = self.buckets[name]
+            values[f"{logical}Bucket.Arn"] = f"arn:aws:s3:::{self.buckets[name]}"
+        for module in HANDLERS:
+            logical = "".join(part.title() for part in module.split("_"))
+            values[f"{logical}Function.Arn"] = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name(module)}"
+        return values
+
     def environment(self, module: str) -> dict[str, str]:
-        """A function's environment as template.yml gives it (the database as a URL instead of a secret)."""
+        """A function's environment as template.yml gives it (the database through its RDS-format secret)."""
         env = {f"ETL_{name.upper()}_URI": f"s3://{bucket}" for name, bucket in self.buckets.items()}
         extra = {
             "start_step_function": {
                 "ETL_STATE_MACHINE_ARN": self.machine_arn,
                 "ETL_LARGE_FILE_THRESHOLD_BYTES": str(self.threshold),
             },
-            "validation": {"ETL_DATABASE_URL": self.database_url},
-            "rds_write": {"ETL_DATABASE_URL": self.database_url},
-            "move_file": {"ETL_DATABASE_URL": self.database_url},
+            "validation": {"ETL_DB_SECRET_ID": self.db_secret_id},
+            "rds_write": {"ETL_DB_SECRET_ID": self.db_secret_id},
+            "move_file": {"ETL_DB_SECRET_ID": self.db_secret_id},
             "transform": {"ETL_PAN_KEY_SECRET_ID": self.pan_key_secret_id},
             "notification": {"ETL_SNS_TOPIC_ARN": self.topic_arn},
         }
@@ -197,11 +279,11 @@ class Simulation:
         return key
 
     def invoke(self, module: str, event: Any) -> dict[str, Any]:
-        """Invoke a function through the Lambda API; a function error raises ``RuntimeError``."""
+        """Invoke a function through the Lambda API; a function error raises :class:`FunctionFailed`."""
         response = self.aws.client("lambda").invoke(FunctionName=function_name(module), Payload=json.dumps(event))
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
-            raise RuntimeError(f"{module} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
+            raise FunctionFailed(f"{module} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
         return payload
 
     def land(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -234,14 +316,28 @@ class Simulation:
         """One local file the production way: landing → lz_to_raw → start_step_function → its execution."""
         landing_key = self.upload(path, key)
         run = FileRun(file=path.name, landing_key=landing_key, status="FAILURE")
+        denials_before = len(self.aws.iam.denials)
+        try:
+            self._run(run)
+        except FunctionFailed as exc:  # a trigger function failed: the file stays where it was
+            run.detail = str(exc)
+        finally:
+            run.denied = [call.denial_text() for call in self.aws.iam.denials[denials_before:]]
+        if run.denied:  # a refused call fails the run even where the code caught the error
+            run.status = "FAILURE"
+            run.detail = "IAM denied: " + "; ".join(run.denied)
+        return run
+
+    def _run(self, run: FileRun) -> None:
+        landing_key = run.landing_key
         landed = self.land([landing_key])
         if not landed["moved"]:
             run.detail = f"not moved to raw: {landed['skipped']}"
-            return run
+            return
         started = self.trigger([landed["moved"][0]["key"]])
         if not started["started"]:
             run.detail = f"no execution started: {started}"
-            return run
+            return
         execution = started["started"][0]
         described = self.wait(execution["execution_arn"])
         run.execution_name = execution["name"]
@@ -254,7 +350,22 @@ class Simulation:
             run.status = "SUCCESS"
         if described["status"] != "SUCCEEDED":
             run.detail = f"{described.get('error', '')}: {described.get('cause', '')}".strip(": ")
-        return run
+
+
+def rds_secret(database_url: str) -> dict[str, Any]:
+    """The RDS secret format (what the template's DbSecret holds) of a database URL or conninfo. A server that
+    trusts local connections gets a placeholder password it ignores (the format requires one)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(database_url)
+    return {
+        "engine": "postgres",
+        "host": params.get("host", "localhost"),
+        "port": int(params.get("port") or 5432),
+        "dbname": params.get("dbname", "postgres"),
+        "username": params.get("user", "postgres"),
+        "password": params.get("password") or "unused-by-a-trusting-server",
+    }
 
 
 def _database_url(settings: Settings) -> str:
@@ -274,8 +385,10 @@ def simulation(
     spark: SparkFactory | None = None,
     lambda_dir: Path | None = None,
     key: bytes | None = None,
+    without: tuple[tuple[str, str], ...] = (),
 ) -> Iterator[Simulation]:
-    """A deployed :class:`Simulation`; ``threshold`` (bytes) routes larger files through the Glue job.
+    """A deployed :class:`Simulation`; ``threshold`` (bytes) routes larger files through the Glue job;
+    ``without`` leaves (role logical id, statement Sid) pairs out of the deployed policies.
 
     The handlers are the package's own (``etl/aws/handlers/``, the code deployed to Lambda) unless
     ``lambda_dir`` names another folder."""
@@ -285,9 +398,14 @@ def simulation(
     key = key or pan_key(settings)
     runner = SparkGlueRunner(spark)
     try:
-        with emulated_aws(lambda_dir, glue_runner=runner) as aws:
+        enforced = TEMPLATE.is_file()  # an installed wheel has no template, so no policies to enforce
+        skip = () if enforced else ("iam_enforced", "s3_missing_key_forbidden")
+        with emulated_aws(lambda_dir, glue_runner=runner, skip=skip) as aws:
             limit = settings.large_file_threshold_bytes if threshold is None else threshold
-            yield Simulation(aws, database_url, key, limit).deploy()
+            deployed = Simulation(aws, database_url, key, limit, without=without).deploy()
+            if not enforced:  # said once the stack stands (a missing data file is reported first, alone)
+                warnings.warn(IAM_NOT_ENFORCED, UserWarning, stacklevel=3)
+            yield deployed
     finally:
         runner.close()
 

@@ -41,7 +41,10 @@ def sim(
     settings = get_settings()
     key = card_token_key(settings)  # refused before anything runs when missing and not all-local
     if not as_json:
-        err_console.print(f"emulated AWS (moto); database: {shown(describe(settings))}", highlight=False)
+        err_console.print(
+            f"emulated AWS (moto over HTTP, IAM as template.yml deploys it); database: {shown(describe(settings))}",
+            highlight=False,
+        )
     # a ConfigError (a package installed without its data files, a database URL that cannot be used) is one
     # line, exit 2, from etl/cli/main.py; so is a database that cannot be reached (no password in the message)
     import psycopg
@@ -63,8 +66,10 @@ def sim(
         console.print("  " + shown(" → ".join(run.states)), highlight=False, soft_wrap=True)
         if run.notification:
             console.print_json(data=run.notification, ensure_ascii=True)
-        elif run.detail:
+        elif run.detail and not run.denied:
             console.print(f"  {shown(run.detail)}", highlight=False)
+        for denied in run.denied:  # a call the role's policy refused fails the run, even if the code caught it
+            console.print(f"  [red]IAM denied:[/] {shown(denied)}", highlight=False)
     raise typer.Exit(EXIT_OK if all(run.ok for run in runs) else EXIT_FAILED)
 
 

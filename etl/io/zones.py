@@ -121,7 +121,12 @@ class Zone(ABC):
     def size(self, key: str) -> int: ...
 
     @abstractmethod
-    def open_read(self, key: str) -> BinaryIO: ...
+    def open_read(self, key: str) -> BinaryIO:
+        """A forward-only stream of the object: readers must not seek (an S3 body over HTTP cannot)."""
+
+    @abstractmethod
+    def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        """A seekable local file of the object for the block (formats read from the end, like parquet)."""
 
     @abstractmethod
     def list(self, prefix: str = "") -> list[str]: ...
@@ -205,6 +210,13 @@ class LocalZone(Zone):
         except BaseException:
             os.close(fd)
             raise
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        path = self.path(key)
+        if not path.is_file():
+            raise FileNotFoundError(str(path))
+        yield path  # already a local file: no copy
 
     def list(self, prefix: str = "") -> list[str]:
         base = self.root / PurePosixPath(prefix).parent if "/" in prefix else self.root
@@ -353,9 +365,9 @@ class S3Zone(Zone):
         try:
             return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return None
-            raise
+            raise  # 403 included: without s3:ListBucket S3 says 403 for a missing key, never "absent" here
 
     def exists(self, key: str) -> bool:
         return self._head(key) is not None
@@ -372,9 +384,29 @@ class S3Zone(Zone):
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            if _missing(exc):
                 raise FileNotFoundError(self.uri_of(key)) from exc
             raise
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """Downloaded (ranged GETs, bounded memory) into a private temp folder (0700), removed afterwards.
+
+        A GetObject body over HTTP is a stream that cannot seek; parquet readers seek to the footer first.
+        """
+        import tempfile
+
+        from botocore.exceptions import ClientError
+
+        with tempfile.TemporaryDirectory(prefix="etl-s3-read-") as folder:
+            local = Path(folder) / PurePosixPath(key).name
+            try:
+                self.client.download_file(self.bucket, self.object_key(key), str(local))
+            except ClientError as exc:
+                if _missing(exc):
+                    raise FileNotFoundError(self.uri_of(key)) from exc
+                raise
+            yield local
 
     def list(self, prefix: str = "") -> list[str]:
         base = f"{self.prefix}/" if self.prefix else ""
@@ -450,6 +482,15 @@ class S3Zone(Zone):
             return
         extra = {} if overwrite else {"IfNoneMatch": "*"}
         dst.client.copy_object(CopySource=source, Bucket=dst.bucket, Key=dst.object_key(dst_key), **extra)
+
+
+def _missing(exc: Exception) -> bool:
+    """S3 said the key does not exist (404). A 403 is never taken for "missing": S3 answers 403 for a missing
+    key to a caller without ``s3:ListBucket``, and a real denial must not read as absence (docs/design.md §12).
+    """
+    response = getattr(exc, "response", {}) or {}
+    code = response.get("Error", {}).get("Code")
+    return code in ("404", "NoSuchKey", "NotFound") or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
 
 
 def zone(uri: str | Path) -> Zone:

@@ -134,22 +134,23 @@ def read_report(ctx: Context, ref: FileRef) -> Report:
         return Report.model_validate_json(stream.read())
 
 
-def _rejected_lines(ctx: Context, ref: FileRef) -> np.ndarray:
-    raw = ctx.zone("raw")
-    key = sidecar_key(ref.key, REJECTS_SUFFIX)
-    if not raw.exists(key):
+def _rejected_lines(ctx: Context, ref: FileRef, report: Report) -> np.ndarray:
+    """The rejected line numbers ``write_report`` left beside the raw file. The report says whether there are
+    any, so nothing probes for the sidecar (a probe for a missing key needs ``s3:ListBucket``, docs/design.md
+    §12); when the report says so, the sidecar must be there."""
+    if not (report.valid and report.rows_rejected):
         return np.zeros(0, dtype=np.int64)
-    with raw.open_read(key) as stream:
+    with ctx.zone("raw").open_read(sidecar_key(ref.key, REJECTS_SUFFIX)) as stream:
         return np.array([int(x) for x in stream.read().split()], dtype=np.int64)
 
 
 # --- transform → stage --------------------------------------------------------------------------------
 
 
-def staged_batches(ctx: Context, ref: FileRef, lineage: Lineage) -> Iterator[pa.RecordBatch]:
-    """The raw file parsed and transformed (pyarrow engine), rejected records left out. Streams."""
+def staged_batches(ctx: Context, ref: FileRef, lineage: Lineage, report: Report) -> Iterator[pa.RecordBatch]:
+    """The raw file parsed and transformed (pyarrow engine), the records ``report`` rejected left out. Streams."""
     contract = ref.contract
-    rejected = _rejected_lines(ctx, ref)
+    rejected = _rejected_lines(ctx, ref, report)
     with ctx.read_raw(ref.key) as stream:
         reader = open_dat(stream, contract, block_size=ctx.settings.block_size)
         raw_batches = prefetched(reader.batches())
@@ -164,7 +165,11 @@ def transform(ctx: Context, ref: FileRef, validation: Validation) -> str:
     assert business_date is not None, "a valid file has a business date"
     lineage = Lineage.now(business_date, ref.text, validation.execution_name)
     return write_stage(
-        ctx.settings.zone_uri("stage"), ref.contract, business_date, ref.stem, staged_batches(ctx, ref, lineage)
+        ctx.settings.zone_uri("stage"),
+        ref.contract,
+        business_date,
+        ref.stem,
+        staged_batches(ctx, ref, lineage, validation.report),
     )
 
 
@@ -173,8 +178,8 @@ def stage_batches(ctx: Context, ref: FileRef, business_date: dt.date) -> Iterato
     contract = ref.contract
     key = stage_key(contract, business_date, ref.stem)
     schema = contract.stage_schema()
-    with ctx.zone("stage").open_read(key) as stream:
-        for batch in pq.ParquetFile(stream).iter_batches(batch_size=64 * 1024):
+    with ctx.zone("stage").local_copy(key) as path:  # parquet seeks (footer first): an S3 body cannot
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=64 * 1024):
             day = pa.array(np.full(batch.num_rows, business_date), pa.date32())
             yield pa.RecordBatch.from_arrays(
                 [day if name == contract.partition_column else batch.column(name) for name in schema.names],
@@ -216,7 +221,7 @@ def stage_and_load(ctx: Context, ref: FileRef, validation: Validation) -> tuple[
     day = validation.report.business_date
     assert day is not None
     lineage = Lineage.now(day, ref.text, validation.execution_name)
-    batches, written = _staging(ctx, ref, day, staged_batches(ctx, ref, lineage))
+    batches, written = _staging(ctx, ref, day, staged_batches(ctx, ref, lineage, validation.report))
     try:
         result = load(ctx, ref, validation, batches)
     finally:

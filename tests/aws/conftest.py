@@ -31,6 +31,17 @@ def lambda_dir(tmp_path: Path) -> Path:
 
             def reject(event, context):
                 raise BadFile(f"bad file {event['x']}")
+
+
+            def environment(event, context):
+                return {name: os.environ.get(name) for name in event["names"]}
+
+
+            def put(event, context):
+                import boto3
+
+                boto3.client("s3").put_object(Bucket=event["bucket"], Key=event["key"], Body=b"x")
+                return {"put": event["key"]}
             '''
         )
     )
@@ -55,8 +66,9 @@ def etl_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str
 
 @pytest.fixture
 def open_sim(etl_env: str):
-    """``open_sim(threshold=None, spark=None)``: a deployed simulation (pass the session's ``spark`` when the
-    Glue step will run, so the suite keeps one SparkSession)."""
+    """``open_sim(threshold=None, spark=None, without=())``: a deployed simulation (pass the session's ``spark``
+    when the Glue step will run, so the suite keeps one SparkSession; ``without`` leaves (role, Sid) statements
+    out of the deployed policies)."""
     from etl.aws.sim import simulation
 
     def no_spark():
@@ -64,9 +76,9 @@ def open_sim(etl_env: str):
 
     with contextlib.ExitStack() as stack:
 
-        def _open(threshold: int | None = None, spark=None):
+        def _open(threshold: int | None = None, spark=None, without=()):
             factory = (lambda: spark) if spark is not None else no_spark
-            return stack.enter_context(simulation(threshold=threshold, spark=factory))
+            return stack.enter_context(simulation(threshold=threshold, spark=factory, without=without))
 
         yield _open
 

@@ -7,15 +7,22 @@ when a moto upgrade fixes it, that test fails and the patch can go.
 from __future__ import annotations
 
 import inspect
+import io
 import json
+import os
 import re
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import ClientError
 from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.asl.component.common.retry.retrier_decl import RetrierDecl
 
+from etl.aws.iam_emulation import Policy
 from etl.aws.moto_compat import PATCHES, emulated_aws
+from etl.io.zones import S3Zone
 
 
 def lambda_task(function_arn: str, **extra: object) -> dict:
@@ -216,12 +223,14 @@ def test_execution_start_time_is_an_iso_string(lambda_dir: Path) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", described["output"]["t"])
 
 
-def test_moto_still_breaks_on_start_time_in_output(lambda_dir: Path) -> None:
+def test_moto_still_breaks_on_start_time_in_output(lambda_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Over HTTP the server's TypeError is a 500 to the client; the server's log names the datetime."""
     with (
         emulated_aws(lambda_dir, skip=("start_time_iso",)) as aws,
-        pytest.raises(TypeError, match="datetime"),
+        pytest.raises(ClientError, match=r"\(500\).*DescribeExecution"),
     ):
         run(aws, START_TIME, {})
+    assert "Object of type datetime is not JSON serializable" in caplog.text
 
 
 # -- (f) retries do not sleep --------------------------------------------------------------------------------
@@ -233,4 +242,126 @@ def test_moto_retrier_still_sleeps_through_module_time() -> None:
 def test_unknown_patch_name_is_refused(lambda_dir: Path) -> None:
     with pytest.raises(ValueError, match="unknown patch"), emulated_aws(lambda_dir, skip=("nope",)):
         pass
-    assert len(PATCHES) == 6
+    assert len(PATCHES) == 8
+
+
+# -- server mode: HTTP bodies, each function under its own role ---------------------------------------------
+def test_s3_bodies_are_http_streams_that_cannot_seek(lambda_dir: Path, tmp_path: Path) -> None:
+    """Over HTTP a GetObject body cannot seek, so parquet cannot read it directly; a zone's local copy can."""
+    local = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"n": list(range(100))}), local)
+    with emulated_aws(lambda_dir) as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket="stage")
+        s3.upload_file(str(local), "stage", "t.parquet")
+        body = s3.get_object(Bucket="stage", Key="t.parquet")["Body"]
+        with pytest.raises(io.UnsupportedOperation, match="seek"):
+            pq.ParquetFile(body)
+        zone = S3Zone("stage", client=s3)
+        with zone.local_copy("t.parquet") as path:
+            assert pq.read_table(path).num_rows == 100
+            folder = path.parent
+            assert oct(folder.stat().st_mode & 0o777) == "0o700"  # a private temp folder
+        assert not folder.exists()
+        with pytest.raises(FileNotFoundError), zone.local_copy("missing.parquet"):
+            pass
+
+
+def test_a_function_runs_with_its_roles_credentials_and_only_its_own_etl_variables(
+    lambda_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_LEAKED", "from the test process")
+    with emulated_aws(lambda_dir) as aws:
+        role = aws.create_role("tiny-role", "lambda.amazonaws.com", Policy("TinyRole", ()))
+        aws.create_function("tiny-env", "tiny.environment", environment={"ETL_OWN": "mine"}, role=role)
+        names = ["ETL_OWN", "ETL_LEAKED", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL"]
+        response = aws.client("lambda").invoke(FunctionName="tiny-env", Payload=json.dumps({"names": names}))
+        seen = json.loads(response["Payload"].read())
+        assert (seen["ETL_OWN"], seen["ETL_LEAKED"]) == ("mine", None)
+        assert seen["AWS_ENDPOINT_URL"] == aws.endpoint_url.rstrip("/")
+        principal = aws.iam.principal(seen["AWS_ACCESS_KEY_ID"])
+        assert (principal.function, principal.role_arn) == ("tiny-env", role)
+    assert os.environ["ETL_LEAKED"] == "from the test process"
+
+
+# -- (h) IAM enforced ---------------------------------------------------------------------------------------
+PUT_ALLOWED = Policy(
+    "TinyRole",
+    ({"Sid": "PutAllowed", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::zone/allowed/*"},),
+)
+
+
+def test_a_handlers_call_outside_its_policy_fails_naming_function_action_and_resource(lambda_dir: Path) -> None:
+    with emulated_aws(lambda_dir) as aws:
+        aws.client("s3").create_bucket(Bucket="zone")
+        role = aws.create_role("tiny-role", "lambda.amazonaws.com", PUT_ALLOWED)
+        aws.create_function("tiny-put", "tiny.put", role=role)
+
+        def invoke(key: str) -> dict:
+            event = json.dumps({"bucket": "zone", "key": key})
+            response = aws.client("lambda").invoke(FunctionName="tiny-put", Payload=event)
+            return {"error": response.get("FunctionError"), **json.loads(response["Payload"].read())}
+
+        assert invoke("allowed/a") == {"error": None, "put": "allowed/a"}
+        refused = invoke("other/b")
+        assert refused["error"] and refused["errorType"] == "ClientError"
+        assert (
+            "tiny-put (role TinyRole) is not allowed s3:PutObject on arn:aws:s3:::zone/other/b"
+            in (refused["errorMessage"])
+        )
+        assert [c.statement for c in aws.iam.calls] == ["PutAllowed", None]
+        keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket="zone")["Contents"]]
+        assert keys == ["allowed/a"]
+
+
+def test_moto_still_does_not_enforce_iam(lambda_dir: Path) -> None:
+    with emulated_aws(lambda_dir, skip=("iam_enforced",)) as aws:
+        aws.client("s3").create_bucket(Bucket="zone")
+        role = aws.create_role("tiny-role", "lambda.amazonaws.com", PUT_ALLOWED)
+        aws.role_client("s3", role, "tiny").put_object(Bucket="zone", Key="other/b", Body=b"x")
+        assert aws.client("s3").head_object(Bucket="zone", Key="other/b")["ContentLength"] == 1
+
+
+# -- (g) a missing key is 403 without s3:ListBucket --------------------------------------------------------
+READ_ONLY = {"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::zone/*"}
+LIST = {"Sid": "List", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::zone"}
+
+
+def missing_key_errors(aws, role: str) -> tuple[str, str]:
+    s3 = aws.role_client("s3", role, "tiny")
+    codes = []
+    for call in (s3.head_object, s3.get_object):
+        with pytest.raises(ClientError) as error:
+            call(Bucket="zone", Key="nope")
+        codes.append(error.value.response["Error"]["Code"])
+    return tuple(codes)
+
+
+def test_missing_key_is_403_without_list_bucket_and_404_with_it(lambda_dir: Path) -> None:
+    with emulated_aws(lambda_dir) as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket="zone")
+        s3.put_object(Bucket="zone", Key="here", Body=b"x")
+        reader = aws.create_role("reader", "lambda.amazonaws.com", Policy("Reader", (READ_ONLY,)))
+        lister = aws.create_role("lister", "lambda.amazonaws.com", Policy("Lister", (READ_ONLY, LIST)))
+        assert missing_key_errors(aws, reader) == ("403", "AccessDenied")
+        assert missing_key_errors(aws, lister) == ("404", "NoSuchKey")
+        assert aws.role_client("s3", reader, "tiny").get_object(Bucket="zone", Key="here")["Body"].read() == b"x"
+        with pytest.raises(ClientError, match="404"):
+            s3.head_object(Bucket="zone", Key="nope")  # the emulation's own calls keep moto's answer
+        refused = [(c.function, c.operation, c.action, c.resource) for c in aws.iam.denials]
+        assert refused == [
+            ("tiny", "HeadObject of a missing key", "s3:ListBucket", "arn:aws:s3:::zone"),
+            ("tiny", "GetObject of a missing key", "s3:ListBucket", "arn:aws:s3:::zone"),
+        ]
+        reader_zone = S3Zone("zone", client=aws.role_client("s3", reader, "tiny"))
+        with pytest.raises(ClientError, match="403"):
+            reader_zone.exists("nope")  # forbidden is never taken for absent
+        assert S3Zone("zone", client=aws.role_client("s3", lister, "tiny")).exists("nope") is False
+
+
+def test_moto_still_answers_404_to_a_caller_without_list_bucket(lambda_dir: Path) -> None:
+    with emulated_aws(lambda_dir, skip=("s3_missing_key_forbidden",)) as aws:
+        aws.client("s3").create_bucket(Bucket="zone")
+        reader = aws.create_role("reader", "lambda.amazonaws.com", Policy("Reader", (READ_ONLY,)))
+        assert missing_key_errors(aws, reader) == ("404", "NoSuchKey")

@@ -1,6 +1,9 @@
 """The real handlers (etl/aws/handlers/), the real state machine (etl/aws/state_machine.yml), moto, a real
 PostgreSQL and (for large files) the real PySpark engine: files dropped into the landing bucket end in the
-database, archive or error, notified."""
+database, archive or error, notified.
+
+All of it over HTTP (moto in server mode) with IAM enforced: every call of every function is checked against
+its role's policy as template.yml deploys it (docs/design.md §12)."""
 
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
+from etl.aws.iam_emulation import grant_uses, usage_table
 from etl.aws.sim import Simulation, function_name
 from etl.contract import load_contract
-from etl.generate import generate
+from etl.generate import derive_update_file, generate
 from etl.package_data import samples_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,3 +190,95 @@ def test_key_with_spaces_and_plus_signs(sim, etl_env):
     assert "transactions/2024-03-02/transactions_20240302.dat" in keys(sim, "archive")
     assert keys(sim, "landing") == []
     assert table_rows(etl_env, "transactions") > 0
+
+
+def test_every_scenario_passes_with_iam_enforced_and_every_grant_is_used(open_sim, etl_env, spark, tmp_path):
+    """Small files through Lambda (a day, its next-day update, a rejected file, a duplicate, repeated events,
+    a load that fails for good) and a large one through Glue, under the deployed policies: nothing is denied,
+    and every granted action was used by some call, unless it is a named service need or a Spark write the
+    emulation cannot observe."""
+    day = dt.date(2024, 4, 1)
+    base = generate("transactions", day, rows=120, seed=5, out_dir=tmp_path)
+    update = derive_update_file(day, day + dt.timedelta(days=1), base_rows=120, rows=10, seed=5, out_dir=tmp_path)
+    large = generate("account_summary", day, rows=1500, seed=7, out_dir=tmp_path / "large")
+    rejected = SAMPLES / "corrupt" / "transactions_20240301.dat"
+    threshold = max(p.stat().st_size for p in (base, update, rejected)) + 1
+    assert large.stat().st_size > threshold
+    sim = open_sim(threshold=threshold, spark=spark)
+
+    loaded = sim.run_file(base)
+    assert (loaded.status, loaded.states) == ("SUCCESS", SUCCESS_PATH), loaded
+    inserted = loaded.notification["rows"]["inserted"]
+    assert inserted == table_rows(etl_env, "transactions")
+    updated = sim.run_file(update)  # the next day: updates and deletes of the first day's ids, and new rows
+    assert (updated.status, updated.states) == ("SUCCESS", SUCCESS_PATH), updated
+    rows = updated.notification["rows"]
+    assert rows["updated"] > 0 and rows["deleted"] > 0 and rows["inserted"] == 10
+    assert table_rows(etl_env, "transactions") == inserted + 10 - rows["deleted"]
+    assert sim.run_file(rejected).states == REJECT_PATH
+    assert keys(sim, "error") == [
+        "transactions/2024-03-01/transactions_20240301.dat",
+        "transactions/2024-03-01/transactions_20240301.dat.report.json",
+    ]
+    duplicate = sim.run_file(base, key=f"again/{base.name}")
+    assert (duplicate.status, duplicate.states) == ("SKIPPED", SKIP_PATH), duplicate
+    assert sim.land([f"again/{base.name}"])["skipped"]  # a repeated landing event: gone from landing (404)
+    assert sim.trigger([f"transactions/{base.name}"])["skipped"]  # a repeated raw event: gone from raw (404)
+    sim.aws.inject_lambda_error(function_name("rds_write"), times=7)  # the first try and all 6 retries
+    failed = sim.run_file(SAMPLES / "transactions_20240302.dat")  # MoveToError writes its FAILED ledger row
+    assert (failed.status, failed.states[-3:]) == ("FAILURE", ["MoveToError", "NotifyFailure", "FileFailed"])
+    assert ledger(etl_env)[-1][:2] == ("transactions_20240302.dat", "FAILED")
+    large_run = sim.run_file(large)
+    assert (large_run.status, large_run.states[3]) == ("SUCCESS", "TransformWithGlue"), large_run
+    assert table_rows(etl_env, "account_summary") == 1500
+
+    assert sim.aws.iam.denials == []
+    enforced = set(sim.roles.functions.values()) | {sim.roles.glue_job, sim.roles.state_machine}
+    uses = grant_uses({role: sim.roles.policies[role] for role in enforced}, sim.aws.iam.calls)
+    assert {u.role for u in uses} == enforced
+    print(usage_table(uses))  # the "used against granted" table of docs/deploy.md (pytest -s shows it)
+    unused = [(u.role, u.sid, u.action) for u in uses if u.uses == 0 and u.reason_unused is None]
+    assert unused == []
+    assert all(u.uses == 0 for u in uses if u.reason_unused), "a grant named unused is used: update the lists"
+
+
+SAMPLE = SAMPLES / "transactions_20240301.dat"
+RAW_KEY = "transactions/transactions_20240301.dat"
+REMOVALS = [
+    ("ValidationRole", "WriteReportBesideRaw", "validation", "s3:PutObject", f"fintech-etl-raw/{RAW_KEY}.report.json"),
+    ("TransformRole", "ReadPanKey", "transform", "secretsmanager:GetSecretValue", "fintech-etl/pan-key-"),
+    (
+        "RdsWriteRole",
+        "ReadStage",
+        "rds_write",
+        "s3:GetObject",
+        "fintech-etl-stage/transactions/business_date=2024-03-01/transactions_20240301.parquet",
+    ),
+    ("MoveFileRole", "TellMissingSidecarsInRaw", "move_file", "s3:ListBucket", "arn:aws:s3:::fintech-etl-raw (by"),
+    (
+        "StartStepFunctionRole",
+        "StartPipeline",
+        "start_step_function",
+        "states:StartExecution",
+        ":stateMachine:fintech-etl",
+    ),
+    ("NotificationRole", "PublishNotifications", "notification", "sns:Publish", ":fintech-etl-notifications"),
+    ("StepFunctionsRole", "InvokePipelineFunctions", None, "lambda:InvokeFunction", ":function:fintech-etl-validation"),
+]
+
+
+@pytest.mark.parametrize(("role", "sid", "module", "action", "resource"), REMOVALS, ids=[r[1] for r in REMOVALS])
+def test_a_missing_statement_fails_the_run_naming_function_action_and_resource(
+    open_sim, etl_env, role, sid, module, action, resource
+):
+    """The same good file, one statement short: the run fails, and says who was refused what on which resource
+    (even where the code catches the error, as the PAN key lookup does)."""
+    sim = open_sim(without=((role, sid),))
+    run = sim.run_file(SAMPLE)
+    assert run.status == "FAILURE", run
+    who = function_name(module) if module else "fintech-etl (state machine)"
+    expected = f"{who} (role {role}) is not allowed {action} on "
+    named = [d for d in run.denied if d.startswith(expected)]
+    assert named and all(resource in d for d in named), run.denied
+    assert named[0] in run.detail
+    assert all(d.startswith(f"{who} (role {role})") for d in run.denied), run.denied

@@ -147,10 +147,33 @@ def test_template_substitutes_exactly_the_definition_placeholders() -> None:
 
 
 # -- IAM: parliament, our least-privilege rules, the template inlines the same documents -----------------
+#: parliament wants EVERY resource type its database lists for an action matched, but AWS authorises
+#: ``states:DescribeExecution`` on a standard execution OR an express one. The machine is STANDARD: granting the
+#: express format too would allow nothing that exists, so only that one requirement is set aside.
+PARLIAMENT_ALTERNATIVES = {("states:DescribeExecution", "arn:*:states:*:*:express:*:*:*")}
+
+
+def parliament_findings(document: str) -> list[tuple[str, Any]]:
+    found = []
+    for finding in parliament.analyze_policy_string(document).findings:
+        detail = finding.detail
+        if finding.issue == "RESOURCE_MISMATCH":
+            detail = [d for d in detail if (d["action"], d["required_format"]) not in PARLIAMENT_ALTERNATIVES]
+            if not detail:
+                continue
+        found.append((finding.issue, detail))
+    return found
+
+
 @pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.stem)
 def test_parliament_finds_nothing(path: Path) -> None:
-    findings = parliament.analyze_policy_string(filled(json.loads(path.read_text()))).findings
-    assert [(f.issue, f.detail) for f in findings] == []
+    assert parliament_findings(filled(json.loads(path.read_text()))) == []
+
+
+def test_parliament_still_catches_a_wrong_resource_for_describe_execution() -> None:
+    wrong = {"Effect": "Allow", "Action": "states:DescribeExecution", "Resource": SAMPLE_ARNS["EtlStateMachine"]}
+    findings = parliament_findings(json.dumps({"Version": "2012-10-17", "Statement": [wrong]}))
+    assert [issue for issue, _ in findings] == ["RESOURCE_MISMATCH"]
 
 
 @pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.stem)
