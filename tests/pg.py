@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from etl.db.embedded import SERVER_SETTINGS
+from etl.db.embedded import PERFORMANCE_SETTINGS, SAFE_LOG_SETTINGS
 
 BIN_CANDIDATES = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 
@@ -107,10 +107,11 @@ def start_cluster() -> Cluster:
         check=True,
         capture_output=True,
     )
+    settings = {**PERFORMANCE_SETTINGS, **SAFE_LOG_SETTINGS}  # as the embedded server (its log stays in root/log)
     options = (
         f"-c port={cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
-        + " ".join(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())  # as the embedded server
+        + " ".join(f"-c {name}={value}" for name, value in settings.items())
     )
     try:
         subprocess.run(
