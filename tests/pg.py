@@ -52,6 +52,7 @@ class Cluster:
 
     root: Path
     port: int
+    options: str = ""  # the server options it was started with
 
     @property
     def pgdata(self) -> Path:
@@ -64,6 +65,14 @@ class Cluster:
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def halt(self) -> None:
+        """Stop the server at once (``-m immediate``: every session dies), keeping its data for ``resume``."""
+        _pg_ctl(self, "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start a halted cluster again on the same port."""
+        _pg_ctl(self, "-l", str(self.root / "log"), "-o", self.options, "-w", "-t", "60", "start")
 
     def stop(self) -> None:
         subprocess.run(
@@ -108,7 +117,7 @@ def start_cluster() -> Cluster:
         capture_output=True,
     )
     settings = {**PERFORMANCE_SETTINGS, **SAFE_LOG_SETTINGS}  # as the embedded server (its log stays in root/log)
-    options = (
+    cluster.options = (
         f"-c port={cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
         + " ".join(f"-c {name}={value}" for name, value in settings.items())
@@ -123,7 +132,7 @@ def start_cluster() -> Cluster:
                 "-l",
                 str(cluster.log),
                 "-o",
-                options,
+                cluster.options,
                 "-w",
                 "-t",
                 "60",
@@ -137,6 +146,12 @@ def start_cluster() -> Cluster:
         cluster.stop()
         raise RuntimeError(f"PostgreSQL did not start:\n{log}") from None
     return cluster
+
+
+def _pg_ctl(cluster: Cluster, *args: str) -> None:
+    subprocess.run(
+        [*_as_postgres_user(), _binary("pg_ctl"), "-D", str(cluster.pgdata), *args], check=True, capture_output=True
+    )
 
 
 def create_database(server_url: str, *, template: str | None = None, name: str | None = None) -> str:

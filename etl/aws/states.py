@@ -23,7 +23,7 @@ from etl.core.validate import Report
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
 from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key, valid_key
-from etl.pipeline import drift_warnings, steps
+from etl.pipeline import drift_warnings, recover, steps
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
 from etl.pipeline.notify import build_message, publish
@@ -237,6 +237,8 @@ def move_file(payload: Payload) -> Payload:
         ref = _raw_ref(ctx, payload["file"])
         if destination == "error" and state.get("error"):
             _record_failure(ctx, ref, payload, state["error"])
+            if state.get("transform"):
+                _unpublish_stage(ctx, ref, payload)
         report_date = ((state.get("validation") or {}).get("report") or {}).get("business_date")
         day_text = report_date or payload["file"].get("business_date")
         day = dt.date.fromisoformat(day_text) if day_text else None
@@ -258,8 +260,21 @@ def _record_failure(ctx: Context, ref: steps.FileRef, payload: Payload, error: P
         log.warning("FAILED ledger row not written for %r: %s", ref.name, type(exc).__name__)
 
 
+def _unpublish_stage(ctx: Context, ref: steps.FileRef, payload: Payload) -> None:
+    """The stage file this execution published for a load that then failed (best effort, as above)."""
+    try:
+        recover.unpublish_uncommitted(ctx, ref, payload["execution_name"], payload["file"]["sha256"])
+    except Exception as exc:
+        log.warning("stage file of %r not taken back: %s", ref.name, type(exc).__name__)
+
+
 def notify(payload: Payload) -> Payload:
-    """NotifySuccess / NotifySkipped / NotifyFailure: the DESIGN 9 message, published to SNS."""
+    """NotifySuccess / NotifySkipped / NotifyFailure / NotifyNotArchived: the message of docs/design.md §9,
+    published to SNS.
+
+    A ``move_error`` in the state (the move failed after its retries) keeps the status - a committed load
+    stays SUCCESS - and says the file is still in raw (``NOT_MOVED`` message, ``warnings``).
+    """
     status = payload["status"]
     state = payload.get("state") or {}
     pointer = state.get("file") or {}
@@ -268,7 +283,10 @@ def notify(payload: Payload) -> Payload:
     warnings = load.pop("warnings", None)
     rows = load or _validation_rows(status, validation)
     moved = state.get("moved")
-    errors = [text for text in (error_text(state.get("error")), error_text(state.get("move_error"))) if text]
+    move_error = error_text(state.get("move_error"))  # MoveToArchive/MoveToError failed after its retries
+    errors = [text for text in (error_text(state.get("error")), move_error if status == "FAILURE" else None) if text]
+    if move_error and not moved:  # the file is still where it was: raw
+        moved = {"bucket": pointer.get("bucket"), "key": pointer.get("key")}
     message = build_message(
         status,
         feed=pointer.get("feed"),
@@ -279,7 +297,11 @@ def notify(payload: Payload) -> Payload:
         errors=(validation.get("rule_counts") or None) if status == "FAILURE" else None,
         error="; ".join(errors) or None,
         location=f"s3://{moved['bucket']}/{moved['key']}" if moved else None,
-        warnings=warnings,
+        moved=not move_error,
+        warnings=[
+            *(warnings or []),
+            *([f"not moved to archive: {move_error}"] if move_error and status != "FAILURE" else []),
+        ],
     )
     return {"message_id": publish(message, topic_arn=get_settings().sns_topic_arn)}
 

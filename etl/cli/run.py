@@ -37,33 +37,65 @@ def run(
     key = card_token_key(settings)
     where = database_location(settings)
     from etl.pipeline.context import Context
+    from etl.pipeline.interrupts import Interrupted, interruptible, raise_pending
     from etl.pipeline.run import run_file
 
     outcomes: list[Outcome] = []
-    with _progress(as_json) as bar, Context(settings, pan_key=key) as ctx:
-        check_database(ctx, where)
-        check_zones(ctx)
-        if not as_json:  # once it is all usable: an error stays the one line on stderr
-            show_locations(settings, where)
-        for path in files:
-            # one pass over the raw file validates, transforms and loads it; a further pass (confirming
-            # duplicate keys, leaving out rejected records) starts the bar again
-            task = bar.add_task(shown(path.name), total=_size(path))
-            ctx.on_read = lambda n, task=task: bar.update(task, advance=n)
-            ctx.on_pass = lambda task=task: bar.update(task, completed=0)
+    current: Path | None = None
+    try:
+        with interruptible(), _progress(as_json) as bar, Context(settings, pan_key=key) as ctx:
+            check_database(ctx, where)
+            check_zones(ctx)
+            if not as_json:  # once it is all usable: an error stays the one line on stderr
+                show_locations(settings, where)
+            for index, path in enumerate(files):
+                current = path
+                if index and not ctx.database_reachable():  # lost between two files: leave the rest alone
+                    _report(outcomes, as_json, settings.sns_topic_arn)
+                    usage_error(f"lost the database at {where}; not started: {_names(files[index:])}")
+                # one pass over the raw file validates, transforms and loads it; a further pass (confirming
+                # duplicate keys, leaving out rejected records) starts the bar again
+                task = bar.add_task(shown(path.name), total=_size(path))
+                ctx.on_read = lambda n, task=task: bar.update(task, advance=n)
+                ctx.on_pass = lambda task=task: bar.update(task, completed=0)
 
-            def step(name: str, task: int = task, label: str = shown(path.name)) -> None:
-                bar.update(task, description=f"{label}: {name}")
+                def step(name: str, task: int = task, label: str = shown(path.name)) -> None:
+                    bar.update(task, description=f"{label}: {name}")
 
-            outcomes.append(run_file(ctx, path, step))
-            bar.update(task, completed=_size(path))
+                outcome = run_file(ctx, path, step)
+                outcomes.append(outcome)
+                current = None
+                raise_pending()  # a signal that came after the load committed: stop now the file is settled
+                bar.update(task, completed=_size(path))
+                if outcome.database_lost:
+                    _report(outcomes, as_json, settings.sns_topic_arn)
+                    rest = f"; not started: {_names(files[index + 1 :])}" if files[index + 1 :] else ""
+                    usage_error(f"lost the database at {where}: {shown(path.name)} left in raw for a rerun{rest}")
+            current = None
+    except Interrupted as exc:
+        _report(outcomes, as_json, settings.sns_topic_arn)
+        done = len(outcomes)
+        rest = [p for p in files[done:] if p != current]
+        what = f"{shown(current.name)} rolled back and left for a rerun" if current else f"stopped after {done} file(s)"
+        left = f"; not started: {_names(rest)}" if rest else ""
+        err_console.print(f"[bold red]interrupted[/] by {exc.name}: {what}{left}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    _report(outcomes, as_json, settings.sns_topic_arn)
+    raise typer.Exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
+
+
+def _names(paths: list[Path]) -> str:
+    return ", ".join(shown(p.name) for p in paths)
+
+
+def _report(outcomes: list[Outcome], as_json: bool, sns_topic_arn: str | None) -> None:
+    """The per-file lines (``--json`` with SNS) or the summary table of the files that ran."""
     if as_json:
-        if settings.sns_topic_arn:  # notifications went to SNS: still give the caller one line per file
+        if sns_topic_arn:  # notifications went to SNS: still give the caller one line per file
             for outcome in outcomes:
                 print_json(outcome.message)
-    else:
+    elif outcomes:
         _summary(outcomes)
-    raise typer.Exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
 
 
 def show_locations(settings: Settings, where: str | None = None) -> None:
@@ -149,7 +181,7 @@ def _summary(outcomes: list[Outcome]) -> None:
         table.add_column(column)
     for o in outcomes:
         colour = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}[o.status]
-        detail = o.error or ", ".join(f"{k}×{v}" for k, v in o.errors.items())
+        detail = "; ".join(filter(None, [o.error or ", ".join(f"{k}×{v}" for k, v in o.errors.items()), *o.warnings]))
         table.add_row(
             shown(o.file),
             f"[{colour}]{o.status}[/]",

@@ -94,7 +94,9 @@ def _start_lock(pgdata: Path) -> Iterator[None]:
     import fasteners  # pgserver's own dependency
 
     private_folders(pgdata.parent)
-    with fasteners.InterProcessLock(pgdata.parent / LOCK_NAME):
+    lock = pgdata.parent / LOCK_NAME
+    os.close(os.open(lock, os.O_CREAT | os.O_WRONLY, 0o600))  # private like every file under ETL_HOME
+    with fasteners.InterProcessLock(lock):
         yield
 
 

@@ -3,13 +3,22 @@
 ``<stage>/<feed>/business_date=YYYY-MM-DD/<source file stem>.parquet``. A reprocess rewrites its own
 file atomically, so stage never holds duplicates and a crash never leaves half a file where readers look.
 The schema comes from the contract, so an empty day still has every column.
+
+``etl run`` writes the file before its load commits, so it holds it back (``hold``): written under a temp
+name, published (renamed into place) by ``HeldStage.publish`` only once the load has committed, discarded
+otherwise. The stage never shows rows the database rolled back; a crash between the commit and the rename
+leaves the partition missing, and the next run of the file restages it (``etl.pipeline.recover``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -19,7 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from etl.contract import Contract
-from etl.io.zones import LocalZone, zone
+from etl.io.zones import LocalZone, Zone, make_private, private_folders, temp_path, zone
 from etl.schema import parquet_schema, stage_schema
 
 if TYPE_CHECKING:
@@ -33,6 +42,35 @@ def stage_key(contract: Contract, business_date: dt.date, source_file_stem: str)
     return f"{contract.feed}/{contract.partition_column}={business_date:%Y-%m-%d}/{source_file_stem}.parquet"
 
 
+@dataclass
+class HeldStage:
+    """A stage file written under a temp name, not yet where readers look."""
+
+    target: Zone
+    key: str
+    temp: Path
+
+    @property
+    def uri(self) -> str:
+        return self.target.uri_of(self.key)
+
+    def publish(self) -> str:
+        """Put the file in place (atomic rename locally, one PUT on S3); returns its URI."""
+        try:
+            if isinstance(self.target, LocalZone):
+                os.replace(self.temp, self.target.path(self.key))
+            else:
+                self.target.put_file(self.temp, self.key)
+        finally:
+            self.discard()
+        return self.uri
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+        if not isinstance(self.target, LocalZone):  # its own temp folder
+            shutil.rmtree(self.temp.parent, ignore_errors=True)
+
+
 def write_stage(
     stage_zone_uri: str,
     contract: Contract,
@@ -41,16 +79,42 @@ def write_stage(
     batches: Iterable[pa.RecordBatch],
     *,
     compression: str = "zstd",
+    hold: list[HeldStage] | None = None,
 ) -> str:
     """Stream staged batches (``stage_schema``) into the day's parquet file; returns its URI.
 
     Memory stays bounded by one row group. Batches may or may not carry the partition column; when
-    they do, it must equal ``business_date``.
+    they do, it must equal ``business_date``. With ``hold`` the finished file is not published but
+    appended there as a :class:`HeldStage` (the caller publishes it after its load commits).
     """
     target = zone(stage_zone_uri)
     key = stage_key(contract, business_date, source_file_stem)
+    if hold is None:
+        with target.local_write(key) as path:
+            _write_parquet(path, contract, business_date, batches, compression)
+        return target.uri_of(key)
+    if isinstance(target, LocalZone):
+        private_folders(target.path(key).parent)
+        target.sweep_temps(key)
+        temp = temp_path(target.path(key))
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # private before any byte
+    else:
+        temp = Path(tempfile.mkdtemp(prefix="etl-stage-")) / PurePosixPath(key).name
+    try:
+        _write_parquet(temp, contract, business_date, batches, compression)
+        make_private(temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    hold.append(HeldStage(target, key, temp))
+    return target.uri_of(key)
+
+
+def _write_parquet(
+    path: Path, contract: Contract, business_date: dt.date, batches: Iterable[pa.RecordBatch], compression: str
+) -> None:
     schema = parquet_schema(contract)
-    with target.local_write(key) as path, pq.ParquetWriter(path, schema, compression=compression) as writer:
+    with pq.ParquetWriter(path, schema, compression=compression) as writer:
         pending: list[pa.RecordBatch] = []
         rows = 0
         for batch in batches:
@@ -61,7 +125,6 @@ def write_stage(
                 pending, rows = [], 0
         if pending:
             writer.write_table(pa.Table.from_batches(pending, schema))
-    return target.uri_of(key)
 
 
 def _for_parquet(batch: pa.RecordBatch, schema: pa.Schema, partition: str, day: dt.date) -> pa.RecordBatch:

@@ -23,6 +23,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import stat
 import uuid
 from abc import ABC, abstractmethod
@@ -232,11 +233,16 @@ class LocalZone(Zone):
         """``folder`` (inside this zone) and its missing parents, each created ``0700``."""
         private_folders(folder)
 
+    def sweep_temps(self, key: str) -> list[Path]:
+        """Remove the temp files that dead processes left for ``key`` (a crash mid-write); returns them."""
+        return sweep_dead_temps(self.path(key))
+
     @contextlib.contextmanager
     def local_write(self, key: str, *, overwrite: bool = True) -> Iterator[Path]:
         target = self.path(key)
         private_folders(target.parent)
-        temp = target.with_name(fit_name(f".{target.name}", f".tmp-{uuid.uuid4().hex}"))
+        sweep_dead_temps(target)
+        temp = temp_path(target)
         os.close(_create_private(temp))  # the writer reopens it: an existing file keeps its 0600
         try:
             yield temp
@@ -315,6 +321,42 @@ def _create_private(path: Path) -> int:
         os.close(fd)
         raise
     return fd
+
+
+_HOST = socket.gethostname().replace("-", "_") or "localhost"
+
+
+def temp_path(target: Path) -> Path:
+    """``.<name>.tmp-<host>-<pid>-<random>`` beside ``target``: hidden from listings, and telling which
+    process writes it, so a later run removes it once that process is dead, never while it lives."""
+    return target.with_name(fit_name(f".{target.name}", f".tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def sweep_dead_temps(target: Path) -> list[Path]:
+    """Unlink ``target``'s temp files whose writer (on this host) is no longer running."""
+    removed = []
+    for temp in target.parent.glob(f".{glob_escape(target.name)}.tmp-*") if target.parent.is_dir() else []:
+        host, _, rest = temp.name[len(target.name) + 6 :].partition("-")
+        pid = rest.partition("-")[0]
+        if host == _HOST and pid.isdigit() and not _alive(int(pid)):
+            temp.unlink(missing_ok=True)
+            removed.append(temp)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """A literal file name inside a glob pattern."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _publish(temp: Path, target: Path, overwrite: bool) -> None:

@@ -18,6 +18,14 @@ MESSAGES: dict[str, str] = {
     "FAILURE": "File moved to error: {feed}",
     "SKIPPED": "File already loaded, moved to archive: {feed}",
 }
+# The same outcomes when the file could not be moved (archive or error zone failing after retries): it
+# stays in raw, and the next run of it moves it (a loaded file is then a SKIPPED duplicate). The status
+# keeps saying what happened to the data: a committed load stays SUCCESS.
+NOT_MOVED: dict[str, str] = {
+    "SUCCESS": "File uploaded to RDS, not moved to archive (left in raw): {feed}",
+    "FAILURE": "File failed, not moved to error (left in raw): {feed}",
+    "SKIPPED": "File already loaded, not moved to archive (left in raw): {feed}",
+}
 
 
 def build_message(
@@ -31,11 +39,13 @@ def build_message(
     errors: dict[str, int] | None = None,
     error: str | None = None,
     location: str | None = None,
+    moved: bool = True,
     warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The notification for one file; ``None`` extras are left out."""
+    """The notification for one file; ``None`` extras are left out. ``moved=False``: the file could not be
+    moved to archive or error and is still in raw (``warnings`` says why)."""
     message: dict[str, Any] = {
-        "msg": MESSAGES[status].format(feed=feed or "unknown"),
+        "msg": (MESSAGES if moved else NOT_MOVED)[status].format(feed=feed or "unknown"),
         "executionname": execution_name,
         "status": status,
         "feed": feed,

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import sleep  # (a name of this module: tests replace it, not time.sleep)
 from typing import Any
 
 from etl.db.ledger import LedgerStatus
 from etl.names import name_text
-from etl.pipeline import drift_warnings, steps
+from etl.pipeline import drift_warnings, interrupts, recover, steps
 from etl.pipeline.context import Context
 from etl.pipeline.notify import Status, build_message, publish
 
 Progress = Callable[[str], None]
+MOVE_ATTEMPTS, MOVE_BACKOFF = 3, 0.5  # moving to archive/error: tries 0, 0.5 and 1.5 s later
 
 
 @dataclass
@@ -32,8 +35,10 @@ class Outcome:
     rows: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     error: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # drift, a move that failed after the verdict, ...
     message: dict[str, Any] = field(default_factory=dict)
+    moved: bool = True  # False: archive/error could not take the file, it is still in raw
+    database_lost: bool = False  # the database stayed unreachable: the caller stops
 
     @property
     def ok(self) -> bool:
@@ -84,10 +89,28 @@ def _not_taken(ctx: Context, path: Path, landing_key: str | None, exc: OSError) 
 
 
 def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None) -> Outcome:
-    """Run one landed file to its end: archive (SUCCESS, SKIPPED) or error (FAILURE). Never raises for data."""
+    """Run one landed file to its end: archive (SUCCESS, SKIPPED) or error (FAILURE). Never raises for data.
+
+    Whatever ends the run (an error, SIGINT/SIGTERM as ``KeyboardInterrupt``), the stage file of a load
+    that did not commit is dropped and the claims on the file are released: an interrupted file stays in
+    raw, unclaimed, and the next run of it takes it over.
+    """
     say = progress or (lambda _step: None)
     say("landing → raw")
-    ref = steps.land_to_raw(ctx, landing_key)
+    try:
+        ref = steps.land_to_raw(ctx, landing_key)
+        return _run_raw(ctx, ref, say)
+    finally:
+        ctx.discard_stage()
+        ctx.release_claims()
+
+
+def _run_raw(ctx: Context, ref: steps.FileRef, say: Progress) -> Outcome:
+    with contextlib.ExitStack() as settling:  # holds signals back once the load has committed
+        return _run_raw_until_settled(ctx, ref, say, settling)
+
+
+def _run_raw_until_settled(ctx: Context, ref: steps.FileRef, say: Progress, settling: contextlib.ExitStack) -> Outcome:
     outcome = Outcome(
         file=ref.text,
         status="FAILURE",
@@ -96,6 +119,7 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
     )
     validation: steps.Validation | None = None
     heard: list[steps.Validation] = []  # the one-pass verdict, kept if the load then fails
+    destination: str | None = "error"
     try:
         say("validate → transform → stage + load")
         validation, loaded = steps.validate_stage_and_load(ctx, ref, heard.append)
@@ -109,26 +133,42 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
             outcome.errors = report.rule_counts
             say("reject")
             steps.record_outcome(ctx, ref, validation, LedgerStatus.REJECTED, error=rules_text(report.rule_counts))
-            outcome.location = steps.finish(ctx, ref, "error", report.business_date)
         elif loaded is None and validation.duplicate:
-            _skip(ctx, ref, validation, outcome, say)
+            say("skip duplicate")
+            steps.record_outcome(ctx, ref, validation, LedgerStatus.SKIPPED)
+            outcome.status, destination = "SKIPPED", "archive"
+            outcome.rows = steps.skipped_counts(report).notification()
+            recover.restage_if_lost(ctx, ref, validation)  # a crash between an earlier commit and its publish
         else:
             if loaded is None:  # valid, but with tolerated rejects to leave out
                 say("transform → stage + load")
+                ctx.discard_stage()  # the one-pass attempt's, if it got that far
                 loaded = steps.stage_and_load(ctx, ref, validation)
             outcome.stage_uri, result = loaded
+            destination = "archive"
             if result.status is LedgerStatus.SKIPPED:  # another run loaded the same content meanwhile
                 outcome.status = "SKIPPED"
                 outcome.rows = result.counts.notification()
-                outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
+                ctx.discard_stage()
             else:
-                outcome.rows = result.counts.notification()
-                outcome.warnings = drift_warnings.for_loaded_file(ctx, ref.feed, report.business_date)
-                say("archive")
-                outcome.location = steps.finish(ctx, ref, "archive", report.business_date)
+                # committed: from here on nothing un-says the load (a failed move is a warning, a signal waits)
+                settling.enter_context(interrupts.deferred())
                 outcome.status = "SUCCESS"
+                outcome.rows = result.counts.notification()
+                outcome.stage_uri = ctx.publish_stage() or outcome.stage_uri
+                outcome.warnings += drift_warnings.for_loaded_file(ctx, ref.feed, report.business_date)
     except Exception as exc:
-        _fail(ctx, ref, validation or (heard[0] if heard else None), outcome, exc)
+        if outcome.status == "SUCCESS":  # the stage publish failed after the commit: the load stands
+            outcome.warnings.append(f"stage not published: {type(exc).__name__}: {exc}"[:500])
+        else:
+            destination = _fail(ctx, ref, validation or (heard[0] if heard else None), outcome, exc)
+    if destination is not None:
+        say("archive" if destination == "archive" else "error")
+        day = validation.report.business_date if validation else None
+        _settle(ctx, ref, destination, day, outcome)
+    else:  # the database is gone: the file waits in raw for the rerun
+        outcome.moved = False
+        outcome.location = ctx.zone("raw").uri_of(ref.key)
     say("notify")
     outcome.message = build_message(
         outcome.status,
@@ -140,36 +180,58 @@ def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None)
         errors=outcome.errors or None,
         error=outcome.error,
         location=outcome.location,
+        moved=outcome.moved,
         warnings=outcome.warnings,
     )
     publish(outcome.message, topic_arn=ctx.settings.sns_topic_arn)
     return outcome
 
 
-def _skip(ctx: Context, ref: steps.FileRef, validation: steps.Validation, outcome: Outcome, say: Progress) -> None:
-    say("skip duplicate")
-    steps.record_outcome(ctx, ref, validation, LedgerStatus.SKIPPED)
-    outcome.status = "SKIPPED"
-    outcome.rows = steps.skipped_counts(validation.report).notification()
-    outcome.location = steps.finish(ctx, ref, "archive", validation.report.business_date)
+def _settle(ctx: Context, ref: steps.FileRef, destination: str, day: dt.date | None, outcome: Outcome) -> None:
+    """Move the file to archive or error, retried ``MOVE_ATTEMPTS`` times with backoff (a full disk, a
+    throttled bucket). A move that still fails leaves the file in raw and says so, without changing the
+    outcome: the rerun of the file moves it."""
+    failure: Exception | None = None
+    for attempt in range(MOVE_ATTEMPTS):
+        if attempt:
+            sleep(MOVE_BACKOFF * 2 ** (attempt - 1))
+        if not ctx.zone("raw").exists(ref.key):
+            break  # moved by an attempt that then failed on a sidecar
+        try:
+            outcome.location = steps.finish(ctx, ref, destination, day)
+            return
+        except Exception as exc:
+            failure = exc
+    outcome.moved = False
+    outcome.location = ctx.zone("raw").uri_of(ref.key)
+    reason = f"{type(failure).__name__}: {failure}" if failure else "its sidecars were left behind"
+    outcome.warnings.append(f"not moved to {destination} after {MOVE_ATTEMPTS} attempts ({reason})"[:500])
 
 
 def _fail(
     ctx: Context, ref: steps.FileRef, validation: steps.Validation | None, outcome: Outcome, exc: Exception
-) -> None:
+) -> str | None:
+    """A FAILURE: the FAILED ledger row, and the file to error; returns where the file goes.
+
+    When the database itself is gone (no answer even after reconnecting), no ledger row can be written:
+    the file stays in raw for a rerun (None) and the outcome says the database was lost, so the caller
+    stops instead of failing every remaining file.
+    """
     outcome.status = "FAILURE"
     outcome.error = f"{type(exc).__name__}: {exc}"[:2000]
     if validation is not None:
         outcome.execution_name = outcome.execution_name or validation.execution_name
+    if not ctx.database_reachable():
+        outcome.database_lost = True
+        outcome.error += " (database unreachable: file left in raw for a rerun)"
+        return None
     detail = "".join(traceback.format_exception_only(exc)).strip()
     try:
         steps.record_outcome(ctx, ref, validation, LedgerStatus.FAILED, error=detail[:2000])
     except Exception as ledger_exc:
         outcome.error += f" (ledger not written: {type(ledger_exc).__name__})"
         ctx.close()
-    if ctx.zone("raw").exists(ref.key):
-        day = validation.report.business_date if validation else None
-        outcome.location = steps.finish(ctx, ref, "error", day)
+    return "error" if ctx.zone("raw").exists(ref.key) else None
 
 
 def rules_text(counts: dict[str, int]) -> str:

@@ -29,8 +29,9 @@ from etl.db import ledger
 from etl.db.ledger import LedgerStatus, RowCounts
 from etl.db.load import LoadResult
 from etl.db.load import load as load_batches
+from etl.io import claims
 from etl.io.stage import stage_key, write_stage
-from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, LocalZone, copy_unique, dated_key, move, sidecar_key
+from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, LocalZone, dated_key, move, sidecar_key
 from etl.names import name_text
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name as name_execution
@@ -93,17 +94,26 @@ def accept_local(ctx: Context, path: Path) -> str:
     A name already in landing (another run of the same file) puts the copy in a numbered folder: the
     file name itself must stay exact, since it names the feed and date. An input that is a symbolic link is
     read through it, as ``cp`` does (the caller named it), and its target's bytes land under the link's own
-    name; no link is ever copied, and links inside the zones are never followed.
+    name; no link is ever copied, and links inside the zones are never followed. A dead run's copy of the
+    same content is taken over instead (``etl.io.claims.place``).
     """
     source = LocalZone(path.parent.resolve(), follow_links=True)
-    return copy_unique(source, path.name, ctx.zone("landing"), path.name, keep_name=True)
+    key, held = claims.place(source, path.name, ctx.zone("landing"), path.name, keep_source=True)
+    ctx.keep_claim("landing", key, held)
+    return key
 
 
 def land_to_raw(ctx: Context, landing_key: str) -> FileRef:
-    """Move a landed file into raw: copy, verify size and SHA-256, delete from landing (exact name kept)."""
+    """Move a landed file into raw: copy, verify size and SHA-256, delete from landing (exact name kept).
+
+    Locally the raw file is claimed for this run; a dead run's copy of the same content is taken over
+    (``etl.io.claims.place``), so a crash never leaves a file in raw that a rerun does not pick up.
+    """
     ref = FileRef.for_key(landing_key)
     raw_key = f"{ref.feed or 'unknown'}/{ref.name}"
-    final = move(ctx.zone("landing"), landing_key, ctx.zone("raw"), raw_key, keep_name=True)
+    final, held = claims.place(ctx.zone("landing"), landing_key, ctx.zone("raw"), raw_key, sidecars=SIDECARS)
+    ctx.release_claim("landing", landing_key)
+    ctx.keep_claim("raw", final, held)
     return FileRef.for_key(final)
 
 
@@ -233,11 +243,13 @@ def _staging(
     ctx: Context, ref: FileRef, day: dt.date, batches: Iterable[pa.RecordBatch]
 ) -> tuple[Iterator[pa.RecordBatch], list[str]]:
     """``batches`` passed on while a thread writes them to the stage parquet; the list gets its URI once
-    written (published only if the stream ends normally: a stream stopped early aborts the write)."""
+    written. The file is held back in ``ctx.held_stage`` until the caller publishes it after the load
+    commits (a stream stopped early aborts the write)."""
     written: list[str] = []
 
     def write(staged: Iterator[pa.RecordBatch]) -> None:
-        written.append(write_stage(ctx.settings.zone_uri("stage"), ref.contract, day, ref.stem, staged))
+        stage = ctx.settings.zone_uri("stage")
+        written.append(write_stage(stage, ref.contract, day, ref.stem, staged, hold=ctx.held_stage))
 
     return tee(batches, write), written
 

@@ -282,3 +282,50 @@ def test_a_missing_statement_fails_the_run_naming_function_action_and_resource(
     assert named and all(resource in d for d in named), run.denied
     assert named[0] in run.detail
     assert all(d.startswith(f"{who} (role {role})") for d in run.denied), run.denied
+
+
+def test_archive_bucket_unreachable_after_the_load_is_success_and_a_new_event_archives(sim, etl_env):
+    """The real handlers: the archive bucket is gone when MoveToArchive runs. The load stays committed and
+    SUCCESS (one LOADED ledger row, nothing in error), the file stays in raw, and the raw object's event
+    sent again runs it as a SKIPPED duplicate into archive once the bucket is back."""
+    name = "transactions_20240301.dat"
+    s3 = sim.aws.client("s3")
+    s3.delete_bucket(Bucket=sim.buckets["archive"])
+    run = sim.run_file(SAMPLES / name)
+    assert run.states[-5:] == [
+        "LoadToDatabase",
+        "LoadedOrSkipped?",
+        "MoveToArchive",
+        "NotifyNotArchived",
+        "ArchiveFailed",
+    ]
+    assert run.execution_status == "FAILED" and run.status == "SUCCESS"
+    message = run.notification
+    assert message["msg"] == "File uploaded to RDS, not moved to archive (left in raw): transactions"
+    assert message["rows"]["inserted"] == table_rows(etl_env, "transactions") > 0
+    assert "NoSuchBucket" in message["warnings"][0]
+    assert message["location"] == f"s3://{sim.buckets['raw']}/transactions/{name}"
+    assert sim.aws.invocations.count(function_name("move_file")) == 4  # retried
+    assert ledger(etl_env) == [(name, "LOADED", run.execution_name)]
+    assert keys(sim, "error") == []
+    assert f"transactions/{name}" in keys(sim, "raw")
+
+    s3.create_bucket(Bucket=sim.buckets["archive"])
+    (again,) = sim.trigger([f"transactions/{name}"])["started"]
+    described = sim.wait(again["execution_arn"])
+    assert described["status"] == "SUCCEEDED"
+    assert sim.notification_for(again["name"])["status"] == "SKIPPED"
+    assert [row[1] for row in ledger(etl_env)] == ["LOADED", "SKIPPED"]
+    assert keys(sim, "raw") == [] and f"transactions/2024-03-01/{name}" in keys(sim, "archive")
+
+
+def test_a_load_that_fails_after_the_transform_takes_its_stage_file_back(sim, etl_env):
+    """On AWS the Transform state publishes the stage before the load; when the load then fails for good,
+    MoveToError removes that stage file: the stage never shows rows the database does not have."""
+    sim.aws.inject_lambda_error(function_name("rds_write"), times=7)  # more than its 6 attempts
+    run = sim.run_file(SAMPLES / "transactions_20240301.dat")
+    assert run.states[-4:] == ["LoadToDatabase", "MoveToError", "NotifyFailure", "FileFailed"]
+    assert "TransformInLambda" in run.states
+    assert table_rows(etl_env, "transactions") == 0
+    assert keys(sim, "stage") == []
+    assert [row[1] for row in ledger(etl_env)] == ["FAILED"]

@@ -64,8 +64,14 @@ def rds_write(event, context):
             "warnings": []}
 
 
+class ArchiveUnavailable(Exception):
+    pass
+
+
 def move_file(event, context):
     _record("move_file", event)
+    if "archive-down" in event["file"]["key"] and event["destination"] == "archive":
+        raise ArchiveUnavailable("archive bucket unreachable")
     return {"bucket": event["destination"], "key": event["file"]["key"]}
 
 
@@ -228,3 +234,21 @@ def test_a_load_that_lost_the_race_is_archived_as_skipped(pipeline: Pipeline) ->
     described, states = pipeline.run("transactions/raced/transactions_20240301.dat")
     assert described["status"] == "SUCCEEDED"
     assert states[-5:] == ["LoadToDatabase", "LoadedOrSkipped?", "MoveToArchiveSkipped", "NotifySkipped", "Succeeded"]
+
+
+def test_archive_failure_after_the_load_is_retried_then_notified_as_success_not_failure(pipeline: Pipeline) -> None:
+    """The rows are committed: a move that keeps failing must not go down the FAILURE path (no MoveToError, no
+    FAILED ledger row); it is retried with backoff, then NotifyNotArchived says SUCCESS, file left in raw."""
+    described, states = pipeline.run("transactions/archive-down_20240301.dat")
+    assert states[-5:] == ["LoadToDatabase", "LoadedOrSkipped?", "MoveToArchive", "NotifyNotArchived", "ArchiveFailed"]
+    assert "MoveToError" not in states and "NotifyFailure" not in states
+    assert (described["status"], described["error"]) == ("FAILED", "ArchiveFailed")
+    moves = pipeline.events("move_file")
+    assert len(moves) == 4 and {m["destination"] for m in moves} == {"archive"}  # 1 try + 3 retries
+    archive_sleeps = pipeline.aws.retry_sleeps[-3:]
+    assert len(pipeline.aws.retry_sleeps) == 3
+    assert all(0 <= sleep <= 5 * 2**n for n, sleep in enumerate(archive_sleeps))
+    (note,) = pipeline.events("notification")
+    assert note["status"] == "SUCCESS"
+    assert note["state"]["load"]["inserted"] == 3
+    assert note["state"]["move_error"]["Error"] == "ArchiveUnavailable"

@@ -11,6 +11,8 @@ import pytest
 
 from etl.config import get_settings
 from etl.generate import generate
+from etl.io import claims
+from etl.io.zones import LocalZone
 from etl.pipeline import steps
 from etl.pipeline.context import Context
 from etl.pipeline.run import run_file
@@ -126,16 +128,31 @@ def test_unmigrated_database_is_a_configuration_error(
     assert all(pipeline.files(z) == [] for z in ("landing", "raw", "archive", "error"))
 
 
-def test_database_lost_mid_run_fails_the_file_into_error(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The database goes away after the run started: the file ends in error with a FAILURE notification."""
+def test_database_lost_mid_run_leaves_the_file_in_raw_for_the_rerun(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away after the run started and stays away: no ledger row can be written, so the
+    file is not failed into error but left in raw, said so, and the rerun takes it over from there."""
     path = generate("account_summary", DAY1, rows=200, seed=22, out_dir=pipeline.src)
     monkeypatch.setenv("ETL_DATABASE_URL", BAD_URL)
     with Context(get_settings()) as ctx:
         outcome = run_file(ctx, path)
-    assert outcome.status == "FAILURE" and "ledger not written" in (outcome.error or "")
+    assert outcome.status == "FAILURE" and outcome.database_lost and "left in raw" in (outcome.error or "")
+    assert outcome.message["msg"] == "File failed, not moved to error (left in raw): account_summary"
     assert "hunter2" not in json.dumps(outcome.message)
-    assert (pipeline.zone("error") / "account_summary" / "2024-03-01" / path.name).exists()
+    assert pipeline.files("raw") == ["account_summary/account_summary_20240301.dat"]
+    assert pipeline.files("error") == pipeline.files("landing") == []
+
+    monkeypatch.setenv("ETL_DATABASE_URL", pipeline.db_url)
+    retry = pipeline.cli("run", path)
+    assert retry.exit_code == 0, retry.output + retry.stderr
+    assert notifications(retry.stdout)[0]["status"] == "SUCCESS"
+    assert [r["status"] for r in pipeline.ledger()] == ["LOADED"]
     assert pipeline.files("raw") == pipeline.files("landing") == []
+    assert pipeline.files("archive") == [
+        "account_summary/2024-03-01/account_summary_20240301.dat",
+        "account_summary/2024-03-01/account_summary_20240301.dat.report.json",
+    ]
 
 
 def test_two_processes_on_one_file_load_it_once(pipeline: Pipeline) -> None:
@@ -168,11 +185,15 @@ def test_a_name_taken_in_landing_and_raw_keeps_the_file_name(pipeline: Pipeline)
     name would no longer match the feed's pattern and be rejected as F002)."""
     path = generate("transactions", DAY1, rows=200, seed=24, out_dir=pipeline.src)
     in_flight = {"landing": "transactions_20240301.dat", "raw": "transactions/transactions_20240301.dat"}
+    held = []
     for zone_name, key in in_flight.items():
         (pipeline.zone(zone_name) / key).parent.mkdir(parents=True)
         (pipeline.zone(zone_name) / key).write_bytes(path.read_bytes())
+        held.append(claims.claim(LocalZone(pipeline.zone(zone_name)), key))  # as the live run holds them
 
     result = pipeline.cli("run", path)
+    for claim in held:
+        claim.release()
     assert result.exit_code == 0, result.output + result.stderr
     assert notifications(result.stdout)[0]["status"] == "SUCCESS"
     assert [(r["file_name"], r["status"]) for r in pipeline.ledger()] == [(path.name, "LOADED")]
