@@ -8,9 +8,12 @@ the stage about to be published), ``archive`` (stage published, the file not yet
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from etl.pipeline import interrupts, steps
 from etl.pipeline.context import Context
@@ -24,47 +27,31 @@ def main() -> None:
         while not interrupts._pending:  # a signal held back (past the commit) lets the work go on
             time.sleep(0.05)
 
+    def then_pause(real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*a: Any, **k: Any) -> Any:
+            result = real(*a, **k)
+            pause()
+            return result
+
+        return wrapped
+
+    def pause_then(real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*a: Any, **k: Any) -> Any:
+            pause()
+            return real(*a, **k)
+
+        return wrapped
+
     if point == "landing":
-        real_accept = steps.accept_local
-
-        def accept_then_pause(*a, **k):
-            key = real_accept(*a, **k)
-            pause()
-            return key
-
-        steps.accept_local = accept_then_pause
+        steps.accept_local = then_pause(steps.accept_local)
     elif point == "raw":
-        real_land = steps.land_to_raw
-
-        def land_then_pause(*a, **k):
-            ref = real_land(*a, **k)
-            pause()
-            return ref
-
-        steps.land_to_raw = land_then_pause
+        steps.land_to_raw = then_pause(steps.land_to_raw)
     elif point == "copy":
-        real_load = steps.load_batches
-
-        def load_with_pause(*a, **k):
-            return real_load(*a, **k, after_copy=pause)
-
-        steps.load_batches = load_with_pause
+        steps.load_batches = functools.partial(steps.load_batches, after_copy=pause)
     elif point == "commit":
-        real_publish = Context.publish_stage
-
-        def pause_then_publish(self: Context) -> str | None:
-            pause()
-            return real_publish(self)
-
-        Context.publish_stage = pause_then_publish  # type: ignore[method-assign]
+        Context.publish_stage = pause_then(Context.publish_stage)  # type: ignore[method-assign]
     elif point == "archive":
-        real_finish = steps.finish
-
-        def pause_then_finish(*a, **k):
-            pause()
-            return real_finish(*a, **k)
-
-        steps.finish = pause_then_finish
+        steps.finish = pause_then(steps.finish)
     else:
         raise SystemExit(f"unknown point {point}")
     from etl.cli.main import app
