@@ -13,6 +13,7 @@ import pytest
 from etl.generate import generate
 from etl.io.zones import LocalZone
 from etl.pipeline import run as pipeline_run
+from etl.pipeline import steps
 from tests.pipeline.conftest import Pipeline, notifications
 
 DAY1 = dt.date(2024, 3, 1)
@@ -27,24 +28,18 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def full_archive(monkeypatch: pytest.MonkeyPatch, archive: Path, failures: int) -> list[str]:
-    """The archive zone answers ENOSPC to its first ``failures`` writes (hard links and copies alike)."""
+    """Moves into the zone at ``archive`` fail with ENOSPC for the first ``failures`` tries (nothing is written)."""
     calls: list[str] = []
-    real_put, real_link = LocalZone.put_file, LocalZone.link_to
+    real_move = steps.move
 
-    def put_file(self: LocalZone, local_path, key: str, *, overwrite: bool = True) -> None:
-        if self.root == archive.resolve():
-            calls.append(key)
+    def move(src, key: str, dst, dst_key: str, **kwargs):
+        if isinstance(dst, LocalZone) and dst.root == archive.resolve():
+            calls.append(dst_key)
             if len(calls) <= failures:
                 raise OSError(errno.ENOSPC, "No space left on device")
-        real_put(self, local_path, key, overwrite=overwrite)
+        return real_move(src, key, dst, dst_key, **kwargs)
 
-    def link_to(self: LocalZone, key: str, dst, dst_key: str) -> bool:
-        if isinstance(dst, LocalZone) and dst.root == archive.resolve():
-            return False  # copy instead, through put_file
-        return real_link(self, key, dst, dst_key)
-
-    monkeypatch.setattr(LocalZone, "put_file", put_file)
-    monkeypatch.setattr(LocalZone, "link_to", link_to)
+    monkeypatch.setattr(steps, "move", move)
     return calls
 
 
@@ -101,25 +96,9 @@ def test_a_move_that_fails_twice_is_retried_to_success(
     assert pipeline.files("raw") == [] and f"account_summary/2024-03-01/{NAME}" in pipeline.files("archive")
 
 
-def test_an_archive_zone_that_cannot_exist_is_reported_not_failed(pipeline: Pipeline, monkeypatch) -> None:
-    """A real file-system failure (the archive URI is under a regular file): same outcome, no traceback."""
-    blocker = pipeline.src / "not-a-folder"
-    blocker.write_text("")
-    monkeypatch.setenv("ETL_ARCHIVE_URI", str(blocker / "archive"))
-    path = generate("account_summary", DAY1, rows=50, seed=43, out_dir=pipeline.src)
-    result = pipeline.cli("run", "--json", path)
-    assert result.exit_code == 0, result.output + result.stderr
-    (message,) = notifications(result.stdout)
-    assert message["status"] == "SUCCESS" and "Not a directory" in message["warnings"][0]
-    assert [r["status"] for r in pipeline.ledger()] == ["LOADED"]
-    assert f"account_summary/{NAME}" in pipeline.files("raw")
-
-
 def test_error_zone_failing_keeps_the_failure_and_the_file_in_raw(pipeline: Pipeline, monkeypatch) -> None:
     """The same for a rejected file whose error zone is unusable: REJECTED stays REJECTED, the file in raw."""
-    blocker = pipeline.src / "not-a-folder"
-    blocker.write_text("")
-    monkeypatch.setenv("ETL_ERROR_URI", str(blocker / "error"))
+    full_archive(monkeypatch, pipeline.zone("error"), failures=10**6)  # the error zone full, after the checks
     path = pipeline.src / NAME
     path.write_bytes(b"garbage\n")
     result = pipeline.cli("run", "--json", path)
