@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etl.io.zones import LocalZone, Zone, _candidates, copy_unique, move
+from etl.io.zones import LocalZone, Zone, _candidates, copy_unique, fit_name, move, private_folders
 
 LOCK_SUFFIX = ".lock"
 
@@ -39,7 +39,7 @@ class Claim:
 
 def lock_path(zone: LocalZone, key: str) -> Path:
     path = zone.path(key)
-    return path.with_name(f".{path.name}{LOCK_SUFFIX}")
+    return path.with_name(fit_name(f".{path.name}", LOCK_SUFFIX))  # within NAME_MAX for long names
 
 
 def claim(zone: LocalZone, key: str) -> Claim | None:
@@ -49,7 +49,7 @@ def claim(zone: LocalZone, key: str) -> Claim | None:
     names the file we locked; if not (it was removed and maybe re-created meanwhile) we try again.
     """
     path = lock_path(zone, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folders(path.parent)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
