@@ -1,7 +1,7 @@
 """``etl db upgrade``, ``etl db status`` and ``etl status`` (the file ledger).
 
 Each prints where the database is (never a password). Exit codes: 0 ok, 2 configuration or migration
-error (DESIGN 10).
+error (docs/design.md §10).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Load staged Arrow batches into the feed's table: one transaction, exactly DESIGN 7.
+"""Load staged Arrow batches into the feed's table: one transaction, exactly docs/design.md §7.
 
 1. ``pg_advisory_xact_lock`` per feed, then re-check the ledger: content already LOADED -> SKIPPED
    (rule F004; two concurrent loads of one file load it once).
@@ -9,7 +9,7 @@
    CONTEXT lines may quote row data.
 3. In-file duplicate keys: the last row in file order wins (earlier ones are dropped from the temp table).
 4. ``ANALYZE`` the temp table (never auto-analysed), then set-based statements instead of
-   ``INSERT ... ON CONFLICT DO UPDATE`` (slow on a large first load, DESIGN 11):
+   ``INSERT ... ON CONFLICT DO UPDATE`` (slow on a large first load, docs/design.md §11):
    ``UPDATE ... FROM temp`` rows whose compared columns are DISTINCT, ``DELETE ... USING temp`` keys marked
    for delete, ``INSERT ... SELECT`` keys the target lacks (anti-join). The advisory lock keeps other loads
    of the feed out between the statements; a foreign writer inserting the same key in between makes the

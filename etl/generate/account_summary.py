@@ -1,4 +1,4 @@
-"""Dummy ``account_summary`` records (DESIGN 3.2), built as a fixed-width byte matrix per chunk.
+"""Dummy ``account_summary`` records (docs/design.md §3.2), built as a fixed-width byte matrix per chunk.
 
 Account ``i`` keeps its identity across days (id, customer, product, open date, limit, APR come from a
 generator keyed by seed and chunk only); balances and delinquency change daily (keyed by the date too).

@@ -1,4 +1,4 @@
-"""Dummy ``transactions`` records (DESIGN 3.1), one chunk of rows at a time.
+"""Dummy ``transactions`` records (docs/design.md §3.1), one chunk of rows at a time.
 
 A chunk is generated from its own random generator keyed by (seed, business date, sequence, chunk), and
 transaction ids are hashes of (seed, date, sequence, row), so any row of any earlier file can be rebuilt

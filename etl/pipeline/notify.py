@@ -1,4 +1,4 @@
-"""Notifications (DESIGN.md section 9): one JSON object per file, to SNS or to stdout as a JSON line.
+"""Notifications (docs/design.md §9): one JSON object per file, to SNS or to stdout as a JSON line.
 
 The keys ``msg``, ``executionname`` and ``status`` are the original pipeline's and stay exactly as they were;
 extra keys carry feed, file, business date, row counts and, on failure, the rule counts of the report. A loaded

@@ -1,7 +1,7 @@
 """Fixtures for generator tests: a small dated file of each feed, and independent readers of the layout.
 
 The readers here re-implement the contract layouts on purpose (no import from ``etl.generate``), so a test
-that compares a generated trailer with a total computed here checks the generator against DESIGN 3.1/3.2.
+that compares a generated trailer with a total computed here checks the generator against docs/design.md §3.1 and §3.2.
 """
 
 from __future__ import annotations

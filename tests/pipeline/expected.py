@@ -1,6 +1,6 @@
 """What the database must hold after loading generated files, computed here from the ``.dat`` bytes alone.
 
-Deliberately independent of ``etl``: the layouts of DESIGN 3.1/3.2 and the transform of DESIGN 5 are
+Deliberately independent of ``etl``: the layouts of docs/design.md §3.1 and §3.2 and its transform (§5) are
 re-implemented with ``str`` slicing, ``int`` arithmetic and ``Decimal``, so a test comparing these rows with
 the database checks the whole pipeline rather than the pipeline against itself.
 """
@@ -188,7 +188,7 @@ class Counts:
 
 @dataclass
 class Table:
-    """The expected contents of one feed's table, file after file (DESIGN 7 semantics)."""
+    """The expected contents of one feed's table, file after file (docs/design.md §7 semantics)."""
 
     feed: str
     rows: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)

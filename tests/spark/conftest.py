@@ -49,7 +49,7 @@ def write_dat(
     return path
 
 
-# --- transactions (DESIGN 3.1) -----------------------------------------------------------------------
+# --- transactions (docs/design.md §3.1) -----------------------------------------------------------------------
 
 CARDS = {
     "T-0001": luhn("411111111111111"),  # 16 digits
@@ -148,7 +148,7 @@ def transactions_lines(rows: list[list[str]] = TRANSACTIONS) -> list[str]:
     )
 
 
-# --- account_summary (DESIGN 3.2) --------------------------------------------------------------------
+# --- account_summary (docs/design.md §3.2) --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
