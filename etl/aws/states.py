@@ -23,7 +23,7 @@ from etl.core.validate import Report
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
 from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key, valid_key
-from etl.pipeline import drift_warnings, steps
+from etl.pipeline import drift_warnings, recover, steps
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
 from etl.pipeline.notify import build_message, publish
@@ -237,6 +237,8 @@ def move_file(payload: Payload) -> Payload:
         ref = _raw_ref(ctx, payload["file"])
         if destination == "error" and state.get("error"):
             _record_failure(ctx, ref, payload, state["error"])
+            if state.get("transform"):
+                _unpublish_stage(ctx, ref, payload)
         report_date = ((state.get("validation") or {}).get("report") or {}).get("business_date")
         day_text = report_date or payload["file"].get("business_date")
         day = dt.date.fromisoformat(day_text) if day_text else None
@@ -256,6 +258,14 @@ def _record_failure(ctx: Context, ref: steps.FileRef, payload: Payload, error: P
         steps.record_outcome(ctx, ref, validation, LedgerStatus.FAILED, error=error_text(error))
     except Exception as exc:
         log.warning("FAILED ledger row not written for %r: %s", ref.name, type(exc).__name__)
+
+
+def _unpublish_stage(ctx: Context, ref: steps.FileRef, payload: Payload) -> None:
+    """The stage file this execution published for a load that then failed (best effort, as above)."""
+    try:
+        recover.unpublish_uncommitted(ctx, ref, payload["execution_name"], payload["file"]["sha256"])
+    except Exception as exc:
+        log.warning("stage file of %s not taken back: %s", ref.name, type(exc).__name__)
 
 
 def notify(payload: Payload) -> Payload:

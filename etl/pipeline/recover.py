@@ -6,6 +6,9 @@
   between the commit and the rename leaves the database (and its LOADED ledger row) without the stage
   file. The rerun finds the content already loaded (SKIPPED) and restages it here when the LOADED row is
   this very file's and its stage file is missing or holds another content's rows.
+- the stage on AWS: the Transform state must publish the parquet before LoadToDatabase reads it, so when
+  the file then fails, MoveToError takes back the stage file this execution wrote if the ledger confirms
+  its content was never loaded (``unpublish_uncommitted``).
 """
 
 from __future__ import annotations
@@ -42,17 +45,6 @@ def restage_if_lost(ctx: Context, ref: steps.FileRef, validation: steps.Validati
         if staged == validation.execution_name or (staged is None and report.row_count == report.rows_rejected):
             return None
     return steps.transform(ctx, ref, validation)
-
-
-def _staged_execution(ctx: Context, key: str) -> str | None:
-    """The execution name stamped on a stage file's rows (None for a file without rows)."""
-    stage = ctx.zone("stage")
-    with stage.open_read(key) as stream:
-        parquet = pq.ParquetFile(stream if isinstance(stage, LocalZone) else pa.BufferReader(stream.read()))
-        if parquet.metadata.num_rows == 0:
-            return None
-        names = parquet.read_row_group(0, columns=["execution_name"]).column(0)
-        return str(names[0]) if len(names) else None
 
 
 def _staged_execution(ctx: Context, key: str) -> str | None:

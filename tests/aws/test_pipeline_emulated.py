@@ -317,3 +317,15 @@ def test_archive_bucket_unreachable_after_the_load_is_success_and_a_new_event_ar
     assert sim.notification_for(again["name"])["status"] == "SKIPPED"
     assert [row[1] for row in ledger(etl_env)] == ["LOADED", "SKIPPED"]
     assert keys(sim, "raw") == [] and f"transactions/2024-03-01/{name}" in keys(sim, "archive")
+
+
+def test_a_load_that_fails_after_the_transform_takes_its_stage_file_back(sim, etl_env):
+    """On AWS the Transform state publishes the stage before the load; when the load then fails for good,
+    MoveToError removes that stage file: the stage never shows rows the database does not have."""
+    sim.aws.inject_lambda_error(function_name("rds_write"), times=7)  # more than its 6 attempts
+    run = sim.run_file(SAMPLES / "transactions_20240301.dat")
+    assert run.states[-4:] == ["LoadToDatabase", "MoveToError", "NotifyFailure", "FileFailed"]
+    assert "TransformInLambda" in run.states
+    assert table_rows(etl_env, "transactions") == 0
+    assert keys(sim, "stage") == []
+    assert [row[1] for row in ledger(etl_env)] == ["FAILED"]
