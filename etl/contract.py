@@ -18,12 +18,14 @@ import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from etl.errors import ConfigError
+
 FEEDS_PACKAGE = "etl.feeds"
 CARD_RUN_MIN_CHARS = 13  # the shortest card number (etl.core.card_runs.MIN_DIGITS)
 LINEAGE_COLUMNS = ("business_date", "source_file", "execution_name", "loaded_at")
 
 
-class ContractError(ValueError):
+class ContractError(ConfigError, ValueError):
     """A feed contract is missing or malformed; the message names the file and the field."""
 
 

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, TypeVar
 
+from etl.errors import EtlError
+
 T = TypeVar("T")
 _DONE = object()
 _ABORT = object()
@@ -58,7 +60,7 @@ def prefetched(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
         worker.join()
 
 
-class StreamAborted(Exception):
+class StreamAborted(EtlError):
     """Raised inside a ``tee`` consumer when the producer stopped early: the consumer must not publish."""
 
 

@@ -12,13 +12,15 @@ import json
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
+from etl.errors import EtlError
+
 
 class S3Object(NamedTuple):
     bucket: str
     key: str
 
 
-class EventError(ValueError):
+class EventError(EtlError, ValueError):
     """The event has none of the accepted shapes."""
 
 

@@ -22,6 +22,7 @@ from etl.config import get_settings
 from etl.core.validate import Report
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
+from etl.errors import EtlError
 from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key, valid_key
 from etl.pipeline import drift_warnings, recover, steps
 from etl.pipeline.context import Context
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 Payload = dict[str, Any]
 
 
-class ForeignObject(ValueError):
+class ForeignObjectError(EtlError, ValueError):
     """An object outside the zone a function serves (another bucket or prefix)."""
 
 
@@ -44,10 +45,10 @@ class ForeignObject(ValueError):
 def zone_key(target: Zone, bucket: str, object_key: str) -> str:
     """The zone key of an S3 object of ``target`` (the object key minus the zone's prefix)."""
     if not isinstance(target, S3Zone):
-        raise ForeignObject(f"zone {target.uri} is not on S3")
+        raise ForeignObjectError(f"zone {target.uri} is not on S3")
     prefix = f"{target.prefix}/" if target.prefix else ""
     if bucket != target.bucket or not object_key.startswith(prefix):
-        raise ForeignObject(f"s3://{bucket}/{object_key} is outside zone {target.uri}")
+        raise ForeignObjectError(f"s3://{bucket}/{object_key} is outside zone {target.uri}")
     return object_key[len(prefix) :]
 
 
@@ -94,7 +95,7 @@ def _present(event: Any, target: Zone, name: str, skipped: list[Payload]) -> Ite
     for obj in s3_objects(event):
         try:
             key = zone_key(target, obj.bucket, obj.key)
-        except ForeignObject as exc:
+        except ForeignObjectError as exc:
             skipped.append({"key": obj.key, "reason": str(exc)})
             continue
         if key.endswith((*steps.SIDECARS, ERROR_SUFFIX)):

@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 
 from etl.contract import Contract, FieldSpec
 from etl.core.findings import MAX_LINES_SHOWN, Finding, Findings
+from etl.errors import EtlError
 from etl.schema import raw_schema
 
 BOM = b"\xef\xbb\xbf"
@@ -49,7 +50,7 @@ class Kind(IntEnum):
     UNKNOWN = 4
 
 
-class FatalParseError(Exception):
+class FatalParseError(EtlError):
     """Reading cannot go on (undecodable bytes, NUL, a runaway line); the problem is already recorded."""
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.errors import EtlError
+
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)
 PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
@@ -36,7 +38,7 @@ NUMERIC_NEG = 0x4000
 MAX_INT64_DIGITS = 18
 
 
-class CopyTypeError(ValueError):
+class CopyTypeError(EtlError, ValueError):
     """A batch column cannot be written as the table column's type (a contract/schema mismatch)."""
 
 

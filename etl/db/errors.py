@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import psycopg
 
+from etl.errors import TransientError
+
 # SQLSTATE classes / codes that describe the moment, not the data or the configuration.
 TRANSIENT_CLASSES = ("08", "40", "53", "57")  # connection, transaction rollback, resources, operator intervention
 TRANSIENT_CODES = ("55P03",)  # lock_not_available
@@ -75,7 +77,7 @@ def install_log_redaction() -> None:
         logger.addFilter(_RedactPsycopgLog())
 
 
-class TransientDatabaseError(RuntimeError):
+class TransientDatabaseError(TransientError, RuntimeError):
     """A database failure that a later attempt may not meet; the caller (Step Functions) retries."""
 
 

@@ -13,6 +13,8 @@ from importlib import resources
 
 import psycopg
 
+from etl.errors import EtlError
+
 MIGRATIONS_PACKAGE = "etl"
 MIGRATIONS_DIR = "sql"
 # Serialises concurrent upgrades (two CLI processes starting on a fresh embedded database).
@@ -28,7 +30,7 @@ CREATE TABLE IF NOT EXISTS etl.schema_migrations (
 """
 
 
-class MigrationError(RuntimeError):
+class MigrationError(EtlError, RuntimeError):
     """A migration cannot be applied safely (for example an applied file was edited)."""
 
 

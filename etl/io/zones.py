@@ -32,6 +32,8 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from etl.errors import EtlError
+
 CHUNK = 1 << 20
 REPORT_SUFFIX = ".report.json"
 REJECTS_SUFFIX = ".rejects.dat"
@@ -43,7 +45,7 @@ FILE_MODE, DIR_MODE = 0o600, 0o700  # zone files hold card data: readable by the
 NAME_MAX = 255  # bytes in one path component (Linux, macOS); S3 has no such limit but one rule serves both
 
 
-class MoveError(RuntimeError):
+class MoveError(EtlError, RuntimeError):
     """A copy did not verify; the source is kept and the bad copy removed."""
 
 

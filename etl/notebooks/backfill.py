@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etl.errors import ConfigError
 from etl.notebooks import KERNEL
 from etl.notebooks.samples import as_date
 from etl.package_data import notebooks_dir
@@ -20,7 +21,7 @@ from etl.package_data import notebooks_dir
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
 
-class BackfillError(ValueError):
+class BackfillError(ConfigError, ValueError):
     """Bad backfill arguments (dates, notebook, parameters); nothing was run."""
 
 

@@ -21,6 +21,7 @@ from etl.core.transform import Lineage
 from etl.core.validate import validate_stream
 from etl.db import ledger
 from etl.db.load import preview
+from etl.errors import EtlError
 from etl.io.zones import Zone, copy_unique, dated_key, zone
 from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, data_path, staged_rows
 from etl.pipeline.context import Context
@@ -32,7 +33,7 @@ SOURCE_ZONES = ("archive", "error")
 COUNTS = ("rows_in", "inserted", "updated", "deleted", "unchanged")
 
 
-class ReprocessError(RuntimeError):
+class ReprocessError(EtlError, RuntimeError):
     """A day could not be reprocessed (no file, or a file was rejected or failed); the message says which."""
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from etl.aws.states import ForeignObject, error_text, execution_arn, s3_location, zone_key
+from etl.aws.states import ForeignObjectError, error_text, execution_arn, s3_location, zone_key
 from etl.io.zones import LocalZone, S3Zone
 
 
@@ -14,11 +14,11 @@ def test_zone_key_strips_the_zone_prefix_and_refuses_other_objects(tmp_path):
     plain, prefixed = S3Zone("raw", client=object()), S3Zone("data", "raw/v1", client=object())
     assert zone_key(plain, "raw", "transactions/t.dat") == "transactions/t.dat"
     assert zone_key(prefixed, "data", "raw/v1/transactions/t.dat") == "transactions/t.dat"
-    with pytest.raises(ForeignObject):
+    with pytest.raises(ForeignObjectError):
         zone_key(plain, "landing", "transactions/t.dat")
-    with pytest.raises(ForeignObject):
+    with pytest.raises(ForeignObjectError):
         zone_key(prefixed, "data", "raw/v2/t.dat")
-    with pytest.raises(ForeignObject):
+    with pytest.raises(ForeignObjectError):
         zone_key(LocalZone(tmp_path), "raw", "t.dat")
 
 
