@@ -58,7 +58,6 @@ class Settings(BaseSettings):
     sns_topic_arn: str | None = None
     state_machine_arn: str | None = None
     large_file_threshold_bytes: int = Field(default=50 << 20, ge=0)  # larger files go to the Glue job
-    execution_name: str | None = None
     block_size: int = Field(default=3 << 20, ge=64 << 10)  # 3 MiB: 10M rows validate in < 512 MiB
 
     # Drift warnings after a load (docs/design.md §9): the file's day against the feed's trailing window.

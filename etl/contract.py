@@ -350,12 +350,6 @@ class Contract(_Model):
         except ValueError:
             return None
 
-    def stage_schema(self) -> pa.Schema:
-        """Columns of a staged parquet file and of the target table, in order (see ``etl.schema``)."""
-        from etl.schema import stage_schema
-
-        return stage_schema(self)
-
 
 MAX_TRAILER_DIGITS = 38  # Decimal128's precision: a trailer number longer than this is no count or total
 

@@ -20,12 +20,9 @@ Transform semantics shared by both engines (pyarrow and PySpark) — the parity 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pyarrow as pa
 
-if TYPE_CHECKING:
-    from etl.contract import Contract, FieldSpec
+from etl.contract import BucketDerivation, Contract, FieldSpec, FieldType, NegateIf, NotEqual, Pii, Ratio
 
 RATIO_PRECISION = 18
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -38,16 +35,32 @@ def raw_schema(contract: Contract) -> pa.Schema:
 
 def field_type(spec: FieldSpec) -> pa.DataType:
     """Arrow type of a parsed detail field."""
-    kind = spec.type.value
-    if kind == "integer":
-        return pa.int32() if spec.digits <= 9 else pa.int64()
-    if kind == "decimal":
-        return pa.decimal128(max(spec.digits, spec.implied_decimals + 1), spec.implied_decimals)
-    if kind == "date":
-        return pa.date32()
-    if kind == "timestamp":
-        return TIMESTAMP
-    return pa.string()
+    match spec.type:
+        case FieldType.integer:
+            return pa.int32() if spec.digits <= 9 else pa.int64()
+        case FieldType.decimal:
+            return pa.decimal128(max(spec.digits, spec.implied_decimals + 1), spec.implied_decimals)
+        case FieldType.date:
+            return pa.date32()
+        case FieldType.timestamp:
+            return TIMESTAMP
+        case FieldType.string:
+            return pa.string()
+    raise TypeError(f"{spec.name}: no Arrow type for field type {spec.type!r}")
+
+
+def derived_type(contract: Contract, derived: NegateIf | NotEqual | Ratio | BucketDerivation) -> pa.DataType:
+    """Arrow type of a derived column (a derivation kind the schema does not know is an error, not a string)."""
+    match derived:
+        case NegateIf():
+            return field_type(contract.field(derived.source))
+        case NotEqual():
+            return pa.bool_()
+        case Ratio():
+            return pa.decimal128(RATIO_PRECISION, derived.scale)
+        case BucketDerivation():
+            return pa.string()
+    raise TypeError(f"{derived.name}: no Arrow type for derivation {type(derived).__name__}")
 
 
 def stage_schema(contract: Contract) -> pa.Schema:
@@ -56,7 +69,7 @@ def stage_schema(contract: Contract) -> pa.Schema:
     for spec in contract.fields:
         if spec.name in contract.drop:
             continue
-        if spec.pii.value == "card_number":
+        if spec.pii is Pii.card_number:
             nullable = not spec.required
             columns += [
                 pa.field("card_last4", pa.string(), nullable),
@@ -65,14 +78,7 @@ def stage_schema(contract: Contract) -> pa.Schema:
             continue
         columns.append(pa.field(spec.name, field_type(spec), nullable=not spec.required))
     for d in contract.derived:
-        if d.kind == "negate_if":
-            columns.append(pa.field(d.name, field_type(contract.field(d.source))))
-        elif d.kind == "not_equal":
-            columns.append(pa.field(d.name, pa.bool_()))
-        elif d.kind == "ratio":
-            columns.append(pa.field(d.name, pa.decimal128(RATIO_PRECISION, d.scale)))
-        else:
-            columns.append(pa.field(d.name, pa.string()))
+        columns.append(pa.field(d.name, derived_type(contract, d)))
     columns += [
         pa.field("business_date", pa.date32(), nullable=False),
         pa.field("source_file", pa.string(), nullable=False),

@@ -41,7 +41,6 @@ IAM_NOT_ENFORCED = (
 )
 PREFIX = "fintech-etl"
 HANDLERS = ("lz_to_raw", "start_step_function", "validation", "transform", "rds_write", "move_file", "notification")
-DATABASE_FUNCTIONS = ("validation", "rds_write")
 SparkFactory = Callable[[], Any]
 
 

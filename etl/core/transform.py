@@ -49,11 +49,6 @@ class Lineage:
         return cls(business_date, source_file, execution_name, dt.datetime.now(dt.UTC))
 
 
-def empty_stage_table(contract: Contract) -> pa.Table:
-    """A zero-row table with every staged column (an empty day still has its columns)."""
-    return stage_schema(contract).empty_table()
-
-
 def transform_batches(
     batches: Iterable[pa.RecordBatch], contract: Contract, lineage: Lineage, masker: CardMasker
 ) -> Iterator[pa.RecordBatch]:

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from etl.contract import load_contract
 from etl.io.stage import read_stage
 from etl.notebooks.samples import SAMPLES_DIR, as_date, stage_or_samples
+from etl.schema import stage_schema
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def load(feed: str, start: str, end: str, stage_uri: str = "", samples_dir: str 
 def coded_columns(feed: str) -> list[str]:
     """Staged columns whose contract lists allowed values (channel, status, product code, ...)."""
     contract = load_contract(feed)
-    staged = set(contract.stage_schema().names)
+    staged = set(stage_schema(contract).names)
     return [spec.name for spec in contract.fields if spec.allowed and spec.name in staged]
 
 

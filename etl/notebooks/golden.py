@@ -47,7 +47,8 @@ def out_of_step(golden_dir: Path, sources_of: list[Path] | None = None) -> list[
 
 
 def strip_run_metadata(path: Path) -> None:
-    """Drop papermill's timings and per-cell execution times (they change every run)."""
+    """Drop papermill's timings, per-cell execution times and stderr streams (library warnings that depend on
+    the machine, such as a missing ``XDG_RUNTIME_DIR``): what is left is the notebook's own output."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
@@ -55,6 +56,8 @@ def strip_run_metadata(path: Path) -> None:
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if (o.get("output_type"), o.get("name")) != ("stream", "stderr")]
     nbformat.write(notebook, path)
 
 

@@ -35,6 +35,7 @@ from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, LocalZone, dated_key, mo
 from etl.names import name_text
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name as name_execution
+from etl.schema import stage_schema
 from etl.streams import prefetched, tee
 
 SIDECARS = (REPORT_SUFFIX, REJECTS_SUFFIX)
@@ -187,7 +188,7 @@ def stage_batches(ctx: Context, ref: FileRef, business_date: dt.date) -> Iterato
     """Read a staged file back in batches, the partition column restored (the loader's input)."""
     contract = ref.contract
     key = stage_key(contract, business_date, ref.stem)
-    schema = contract.stage_schema()
+    schema = stage_schema(contract)
     with ctx.zone("stage").local_copy(key) as path:  # parquet seeks (footer first): an S3 body cannot
         for batch in pq.ParquetFile(path).iter_batches(batch_size=64 * 1024):
             day = pa.array(np.full(batch.num_rows, business_date), pa.date32())

@@ -61,7 +61,7 @@ def etl_role(request, cluster: pg.Cluster, tmp_path: Path, monkeypatch: pytest.M
     """The CLI's environment pointing at the locked database as the ``etl`` role; yields the admin URL."""
     admin_url = restricted_role.locked_database(cluster)
     (grant_as_documented if request.param == "documented-sql" else grant_by_bootstrap)(admin_url)
-    for name in ("ETL_DB_SECRET_ID", "ETL_SNS_TOPIC_ARN", "ETL_PAN_KEY_SECRET_ID", "ETL_EXECUTION_NAME"):
+    for name in ("ETL_DB_SECRET_ID", "ETL_SNS_TOPIC_ARN", "ETL_PAN_KEY_SECRET_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ETL_DATABASE_URL", restricted_role.role_url(cluster, PASSWORD))
     monkeypatch.setenv("ETL_HOME", str(tmp_path / "home"))

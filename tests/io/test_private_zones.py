@@ -29,6 +29,7 @@ from etl.io.zones import (
     sidecar_key,
     zone,
 )
+from etl.schema import stage_schema
 
 DATA = b"H|TRANSACTIONS|20240301\nD|card 4000056655665556\nT|1|0\n"
 
@@ -78,7 +79,7 @@ def test_every_way_of_writing_is_private_whatever_the_umask(tmp_path: Path, umas
 
 def test_the_stage_parquet_is_private(tmp_path: Path, umask: int) -> None:
     contract = load_contract("transactions")
-    schema = contract.stage_schema()
+    schema = stage_schema(contract)
     batch = pa.RecordBatch.from_pylist([], schema=schema)
     write_stage(str(tmp_path / "stage"), contract, dt.date(2024, 3, 1), "transactions_20240301", [batch])
     assert any(p.suffix == ".parquet" for p in (tmp_path / "stage").rglob("*"))
