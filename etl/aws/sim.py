@@ -32,6 +32,7 @@ from etl.errors import EtlError
 from etl.io.secrets import pan_key
 from etl.io.zones import zone
 from etl.package_data import handlers_dir
+from etl.pipeline.notify import Status
 
 #: template.yml of a checkout (an installed wheel does not ship it)
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yml"
@@ -117,7 +118,7 @@ class FileRun:
 
     file: str
     landing_key: str
-    status: str  # SUCCESS, SKIPPED, FAILURE (the notification's), or FAILURE when nothing ran
+    status: Status  # the notification's, or FAILURE when nothing ran
     execution_name: str | None = None
     execution_status: str | None = None
     states: list[str] = field(default_factory=list)
@@ -127,7 +128,7 @@ class FileRun:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("SUCCESS", "SKIPPED")
+        return self.status in (Status.SUCCESS, Status.SKIPPED)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,7 +315,7 @@ class Simulation:
     def run_file(self, path: Path, key: str | None = None) -> FileRun:
         """One local file the production way: landing → lz_to_raw → start_step_function → its execution."""
         landing_key = self.upload(path, key)
-        run = FileRun(file=path.name, landing_key=landing_key, status="FAILURE")
+        run = FileRun(file=path.name, landing_key=landing_key, status=Status.FAILURE)
         denials_before = len(self.aws.iam.denials)
         try:
             self._run(run)
@@ -323,7 +324,7 @@ class Simulation:
         finally:
             run.denied = [call.denial_text() for call in self.aws.iam.denials[denials_before:]]
         if run.denied:  # a refused call fails the run even where the code caught the error
-            run.status = "FAILURE"
+            run.status = Status.FAILURE
             run.detail = "IAM denied: " + "; ".join(run.denied)
         return run
 
@@ -344,9 +345,9 @@ class Simulation:
         run.states = self.aws.executed_states(execution["execution_arn"])
         run.notification = self.notification_for(execution["name"])
         if run.notification:
-            run.status = run.notification["status"]
+            run.status = Status(run.notification["status"])
         elif described["status"] == "SUCCEEDED":
-            run.status = "SUCCESS"
+            run.status = Status.SUCCESS
         if described["status"] != "SUCCEEDED":
             run.detail = f"{described.get('error', '')}: {described.get('cause', '')}".strip(": ")
 

@@ -72,3 +72,7 @@ def print_json(obj: Any) -> None:
     control characters and non-UTF-8 bytes (``\\udcXX``) come out as JSON escapes, exactly and reversibly."""
     sys.stdout.write(json.dumps(obj, default=str, sort_keys=False) + "\n")
     sys.stdout.flush()
+
+
+#: How an outcome looks on a terminal (``etl run``, ``etl sim``, ``etl replay``): one map, one vocabulary.
+STATUS_COLOURS: dict[str, str] = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}

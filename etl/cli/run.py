@@ -12,6 +12,7 @@ from rich.table import Table
 from etl.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    STATUS_COLOURS,
     card_token_key,
     check_inputs,
     console,
@@ -180,7 +181,7 @@ def _summary(outcomes: list[Outcome]) -> None:
     for column in ("file", "status", "rows in", "inserted", "updated", "deleted", "unchanged", "detail"):
         table.add_column(column)
     for o in outcomes:
-        colour = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}[o.status]
+        colour = STATUS_COLOURS[o.status]
         detail = "; ".join(filter(None, [o.error or ", ".join(f"{k}×{v}" for k, v in o.errors.items()), *o.warnings]))
         table.add_row(
             shown(o.file),

@@ -11,6 +11,7 @@ import typer
 from etl.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    STATUS_COLOURS,
     card_token_key,
     check_inputs,
     console,
@@ -20,8 +21,6 @@ from etl.cli.common import (
     usage_error,
 )
 from etl.config import get_settings
-
-COLOURS = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}
 
 
 def sim(
@@ -57,7 +56,7 @@ def sim(
         if as_json:
             print_json(run.to_dict())
             continue
-        colour = COLOURS.get(run.status, "red")
+        colour = STATUS_COLOURS.get(run.status, "red")
         console.print(
             f"[bold]{shown(run.file)}[/]  [{colour}]{run.status}[/]  "
             f"(execution {run.execution_name}: {run.execution_status})",

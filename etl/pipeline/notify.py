@@ -9,22 +9,31 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Literal, TextIO
+from enum import StrEnum
+from typing import Any, TextIO
 
-Status = Literal["SUCCESS", "FAILURE", "SKIPPED"]
+
+class Status(StrEnum):
+    """What happened to a file, as its notification says it: the one vocabulary of outcomes for ``etl run``,
+    ``etl sim``, ``etl replay`` and the state machine (the ledger's own statuses are ``LedgerStatus``)."""
+
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    SKIPPED = "SKIPPED"
+
 
 MESSAGES: dict[str, str] = {
-    "SUCCESS": "File uploaded to RDS and moved to archive: {feed}",
-    "FAILURE": "File moved to error: {feed}",
-    "SKIPPED": "File already loaded, moved to archive: {feed}",
+    Status.SUCCESS: "File uploaded to RDS and moved to archive: {feed}",
+    Status.FAILURE: "File moved to error: {feed}",
+    Status.SKIPPED: "File already loaded, moved to archive: {feed}",
 }
 # The same outcomes when the file could not be moved (archive or error zone failing after retries): it
 # stays in raw, and the next run of it moves it (a loaded file is then a SKIPPED duplicate). The status
 # keeps saying what happened to the data: a committed load stays SUCCESS.
 NOT_MOVED: dict[str, str] = {
-    "SUCCESS": "File uploaded to RDS, not moved to archive (left in raw): {feed}",
-    "FAILURE": "File failed, not moved to error (left in raw): {feed}",
-    "SKIPPED": "File already loaded, not moved to archive (left in raw): {feed}",
+    Status.SUCCESS: "File uploaded to RDS, not moved to archive (left in raw): {feed}",
+    Status.FAILURE: "File failed, not moved to error (left in raw): {feed}",
+    Status.SKIPPED: "File already loaded, not moved to archive (left in raw): {feed}",
 }
 
 

@@ -42,7 +42,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status != "FAILURE"
+        return self.status != Status.FAILURE
 
 
 def run_file(ctx: Context, path: Path, progress: Progress | None = None) -> Outcome:
@@ -72,11 +72,11 @@ def _not_taken(ctx: Context, path: Path, landing_key: str | None, exc: OSError) 
             ctx.zone("landing").delete(landing_key)
     ref = steps.FileRef.for_key(name_text(path.name))
     reason = exc.strerror or str(exc)
-    outcome = Outcome(file=name_text(path.name), status="FAILURE", feed=ref.feed, location=name_text(path))
+    outcome = Outcome(file=name_text(path.name), status=Status.FAILURE, feed=ref.feed, location=name_text(path))
     outcome.business_date = ref.business_date.isoformat() if ref.business_date else None
     outcome.error = f"not taken in, left where it was: {type(exc).__name__}: {reason}"
     outcome.message = build_message(
-        "FAILURE",
+        Status.FAILURE,
         feed=outcome.feed,
         execution_name="",
         file=outcome.file,
@@ -113,7 +113,7 @@ def _run_raw(ctx: Context, ref: steps.FileRef, say: Progress) -> Outcome:
 def _run_raw_until_settled(ctx: Context, ref: steps.FileRef, say: Progress, settling: contextlib.ExitStack) -> Outcome:
     outcome = Outcome(
         file=ref.text,
-        status="FAILURE",
+        status=Status.FAILURE,
         feed=ref.feed,
         business_date=ref.business_date.isoformat() if ref.business_date else None,
     )
@@ -136,7 +136,7 @@ def _run_raw_until_settled(ctx: Context, ref: steps.FileRef, say: Progress, sett
         elif loaded is None and validation.duplicate:
             say("skip duplicate")
             steps.record_outcome(ctx, ref, validation, LedgerStatus.SKIPPED)
-            outcome.status, destination = "SKIPPED", "archive"
+            outcome.status, destination = Status.SKIPPED, "archive"
             outcome.rows = steps.skipped_counts(report).notification()
             recover.restage_if_lost(ctx, ref, validation)  # a crash between an earlier commit and its publish
         else:
@@ -147,18 +147,18 @@ def _run_raw_until_settled(ctx: Context, ref: steps.FileRef, say: Progress, sett
             outcome.stage_uri, result = loaded
             destination = "archive"
             if result.status is LedgerStatus.SKIPPED:  # another run loaded the same content meanwhile
-                outcome.status = "SKIPPED"
+                outcome.status = Status.SKIPPED
                 outcome.rows = result.counts.notification()
                 ctx.discard_stage()
             else:
                 # committed: from here on nothing un-says the load (a failed move is a warning, a signal waits)
                 settling.enter_context(interrupts.deferred())
-                outcome.status = "SUCCESS"
+                outcome.status = Status.SUCCESS
                 outcome.rows = result.counts.notification()
                 outcome.stage_uri = ctx.publish_stage() or outcome.stage_uri
                 outcome.warnings += drift_warnings.for_loaded_file(ctx, ref.feed, report.business_date)
     except Exception as exc:
-        if outcome.status == "SUCCESS":  # the stage publish failed after the commit: the load stands
+        if outcome.status == Status.SUCCESS:  # the stage publish failed after the commit: the load stands
             outcome.warnings.append(f"stage not published: {type(exc).__name__}: {exc}"[:500])
         else:
             destination = _fail(ctx, ref, validation or (heard[0] if heard else None), outcome, exc)
@@ -217,7 +217,7 @@ def _fail(
     the file stays in raw for a rerun (None) and the outcome says the database was lost, so the caller
     stops instead of failing every remaining file.
     """
-    outcome.status = "FAILURE"
+    outcome.status = Status.FAILURE
     outcome.error = f"{type(exc).__name__}: {exc}"[:2000]
     if validation is not None:
         outcome.execution_name = outcome.execution_name or validation.execution_name
