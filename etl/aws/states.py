@@ -108,7 +108,7 @@ def _present(event: Any, target: Zone, name: str, skipped: list[Payload]) -> Ite
             yield key
 
 
-def land_to_raw(event: Any) -> Payload:
+def lz_to_raw(event: Any) -> Payload:
     """``lz_to_raw``: move every landed object the event names into raw (copy, verify, delete)."""
     moved: list[Payload] = []
     skipped: list[Payload] = []
@@ -121,7 +121,7 @@ def land_to_raw(event: Any) -> Payload:
     return {"moved": moved, "skipped": skipped}
 
 
-def start_executions(event: Any, sfn: Any = None) -> Payload:
+def start_step_function(event: Any, sfn: Any = None) -> Payload:
     """``start_step_function``: one execution per raw data file, named from feed, business date and content.
 
     ``ExecutionAlreadyExists`` for the object in flight (or already moved on) is a repeated event: reported
@@ -207,7 +207,7 @@ def validate_file(payload: Payload) -> Payload:
     }
 
 
-def transform_file(payload: Payload) -> Payload:
+def transform_in_lambda(payload: Payload) -> Payload:
     """TransformInLambda: the pyarrow engine writes the file's stage parquet."""
     with Context(deployed=True) as ctx:
         ref = _raw_ref(ctx, payload["file"])
@@ -217,7 +217,7 @@ def transform_file(payload: Payload) -> Payload:
     return {"stage_uri": uri, "rows_staged": report.row_count - report.rows_rejected}
 
 
-def load_file(payload: Payload) -> Payload:
+def load_to_database(payload: Payload) -> Payload:
     """LoadToDatabase: upsert the stage file in one transaction; transient failures raise the retried error."""
     with transient_database_errors(), Context(deployed=True) as ctx:
         ref = _raw_ref(ctx, payload["file"])

@@ -1,7 +1,6 @@
 """Landing bucket trigger: move each new object into the raw zone (docs/state_machine.md, lz_to_raw)."""
 
 from etl.aws import states
+from etl.aws.invocation import logged
 
-
-def handler(event, context):
-    return states.land_to_raw(event)
+handler = logged(states.lz_to_raw)

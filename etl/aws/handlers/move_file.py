@@ -1,7 +1,6 @@
 """MoveToArchive / MoveToArchiveSkipped / MoveToError: the raw file (and sidecars) to archive or error."""
 
 from etl.aws import states
+from etl.aws.invocation import logged
 
-
-def handler(event, context):
-    return states.move_file(event)
+handler = logged(states.move_file)

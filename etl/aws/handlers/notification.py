@@ -1,7 +1,6 @@
 """NotifySuccess / NotifySkipped / NotifyFailure: publish the file's notification to SNS."""
 
 from etl.aws import states
+from etl.aws.invocation import logged
 
-
-def handler(event, context):
-    return states.notify(event)
+handler = logged(states.notify)

@@ -1,7 +1,6 @@
 """LoadToDatabase: upsert the staged file; raises TransientDatabaseError for retryable failures."""
 
 from etl.aws import states
+from etl.aws.invocation import logged
 
-
-def handler(event, context):
-    return states.load_file(event)
+handler = logged(states.load_to_database)

@@ -1,7 +1,6 @@
 """Raw bucket trigger: start one state machine execution per raw file, named from its content."""
 
 from etl.aws import states
+from etl.aws.invocation import logged
 
-
-def handler(event, context):
-    return states.start_executions(event)
+handler = logged(states.start_step_function)

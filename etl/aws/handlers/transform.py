@@ -1,7 +1,6 @@
 """TransformInLambda: the pyarrow engine writes the file's stage parquet."""
 
 from etl.aws import states
+from etl.aws.invocation import logged
 
-
-def handler(event, context):
-    return states.transform_file(event)
+handler = logged(states.transform_in_lambda)

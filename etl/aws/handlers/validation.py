@@ -1,7 +1,6 @@
 """ValidateFile: validation report, duplicate check and rule counts for one raw file."""
 
 from etl.aws import states
+from etl.aws.invocation import logged
 
-
-def handler(event, context):
-    return states.validate_file(event)
+handler = logged(states.validate_file)

@@ -1,0 +1,80 @@
+"""What every Lambda handler shares: the context it receives, and one log line per invocation.
+
+The handlers in ``etl/aws/handlers/`` are one call into ``etl.aws.states``; :func:`logged` wraps that call so
+each invocation logs, as one JSON line, the function, its request id, the execution name and the file key it
+worked on (from the event: a state's ``file`` pointer, or the S3/EventBridge records of a trigger), the outcome
+and the time taken. The key is logged exactly as S3 gave it; no row value is ever in an event (states pass
+pointers, docs/design.md §8). The Lambda runtime sends the line to CloudWatch Logs with the request id.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("etl.aws.invocation")
+log.setLevel(logging.INFO)
+
+Event = dict[str, Any]
+Handler = Callable[[Event, "LambdaContext"], Event]
+
+
+class LambdaContext(Protocol):
+    """The parts of the Lambda context object the handlers use."""
+
+    function_name: str
+    aws_request_id: str
+
+
+def event_keys(event: Any) -> list[str]:
+    """The object keys an event names: a state's ``file`` pointer, or every record of an S3 notification, an
+    SNS-wrapped one or an EventBridge "Object Created" event (unparsed: logging never fails an invocation)."""
+    if not isinstance(event, dict):
+        return []
+    pointer = event.get("file")
+    if isinstance(pointer, dict) and "key" in pointer:
+        return [str(pointer["key"])]
+    detail = event.get("detail")
+    if isinstance(detail, dict) and isinstance(detail.get("object"), dict):
+        return [str(detail["object"].get("key"))]
+    keys = []
+    for record in event.get("Records") or []:
+        if isinstance(record, dict) and "Sns" in record:
+            try:
+                keys += event_keys(json.loads(record["Sns"].get("Message") or "{}"))
+            except ValueError:
+                continue
+        elif isinstance(record, dict):
+            keys.append(str(((record.get("s3") or {}).get("object") or {}).get("key")))
+    return keys
+
+
+def logged(function: Callable[[Event], Event]) -> Handler:
+    """A Lambda handler around ``function(event)`` that logs each invocation (see the module docstring)."""
+
+    @functools.wraps(function)
+    def handler(event: Event, context: LambdaContext) -> Event:
+        entry = {
+            "function": getattr(context, "function_name", None),
+            "request_id": getattr(context, "aws_request_id", None),
+            "execution_name": event.get("execution_name") if isinstance(event, dict) else None,
+            "keys": event_keys(event),
+        }
+        started = time.perf_counter()
+        try:
+            result = function(event)
+        except Exception as exc:
+            log.info(json.dumps({**entry, "outcome": type(exc).__name__, "seconds": _since(started)}))
+            raise
+        log.info(json.dumps({**entry, "outcome": "ok", "seconds": _since(started)}))
+        return result
+
+    return handler
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
