@@ -308,9 +308,9 @@ def check_sizes(sizes: Iterable[FunctionSize]) -> None:
 
 def state_machine_source() -> Path:
     """The definition ``etl`` itself loads (wherever the package keeps it)."""
-    from etl.aws.asl import DEFAULT_DEFINITION
+    from etl.package_data import state_machine
 
-    return Path(str(DEFAULT_DEFINITION))
+    return state_machine()
 
 
 def build(out: Path = DEFAULT_OUT, limit: int = LAMBDA_UNZIPPED_LIMIT) -> dict[str, Any]:
