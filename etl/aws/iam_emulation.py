@@ -88,6 +88,12 @@ def _function(p: Params, w: Where) -> list[Request]:
     return [Request("lambda:InvokeFunction", arn)]
 
 
+def _queue_arn(url: str, w: Where) -> str:
+    """``https://sqs.<region>.amazonaws.com/<account>/<name>`` (or moto's ``http://host:port/<account>/<name>``)."""
+    account, name = url.rstrip("/").rsplit("/", 2)[-2:]
+    return f"arn:aws:sqs:{w.region}:{account}:{name}"
+
+
 def _job(action: str) -> Callable[[Params, Where], list[Request]]:
     return lambda p, w: [Request(action, f"arn:aws:glue:{w.region}:{w.account}:job/{p['JobName']}")]
 
@@ -110,6 +116,7 @@ OPERATIONS: dict[tuple[str, str], Callable[[Params, Where], list[Request]]] = {
     ("stepfunctions", "DescribeExecution"): lambda p, w: [Request("states:DescribeExecution", p["executionArn"])],
     ("secretsmanager", "GetSecretValue"): lambda p, w: [Request("secretsmanager:GetSecretValue", p["SecretId"])],
     ("sns", "Publish"): lambda p, w: [Request("sns:Publish", p["TopicArn"])],
+    ("sqs", "SendMessage"): lambda p, w: [Request("sqs:SendMessage", _queue_arn(str(p["QueueUrl"]), w))],
     ("lambda", "Invoke"): _function,
     ("glue", "StartJobRun"): _job("glue:StartJobRun"),
     ("glue", "GetJobRun"): _job("glue:GetJobRun"),
@@ -281,6 +288,10 @@ SERVICE_STATEMENTS = {
     "SnsEncryptsWithTopicKeyForPublisher": "SNS encrypts a message with the topic's KMS key as the publisher",
     "GlueServiceReadsScriptAndWheel": "Glue loads the job script and the --additional-python-modules wheel",
     "GlueServiceWritesLogs": "Glue's continuous logging",
+    "LambdaServiceSendsFailedEventsToQueue": "Lambda sends a failed asynchronous event to the on-failure queue",
+    "LambdaServiceEncryptsFailedEventsWithQueueKey": "SQS encrypts the on-failure record with the queue's KMS key",
+    "S3DecryptsCardDataWithBucketKey": "S3 decrypts SSE-KMS objects with the card-data key for the reader",
+    "S3EncryptsAndDecryptsCardDataWithBucketKey": "S3 encrypts (and, copying, decrypts) with the card-data key",
 }
 
 #: (Sid, action) pairs the production path uses but the emulation cannot observe: Spark on Glue writes the stage

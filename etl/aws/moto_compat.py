@@ -30,6 +30,15 @@ h. ``iam_enforced``: moto does not enforce IAM; here every call a function's cli
    the policy of the role the function runs under (``etl.aws.iam_emulation``): a call no statement allows
    fails with AccessDenied naming the function, the action and the resource. With
    :meth:`EmulatedAWS.enforce_state_machine_role`, the Lambda and Glue calls of Step Functions' tasks too.
+i. ``async_on_failure_destination``: moto runs an asynchronous (``Event``) invocation once, ignores its error
+   and never uses the function's event invoke configuration; Lambda retries a failed asynchronous event
+   ``MaximumRetryAttempts`` times (default 2) and then sends an on-failure record (``requestContext``
+   with ``functionArn``, ``condition: RetriesExhausted``, ``approximateInvokeCount``; ``requestPayload`` = the
+   event; ``responsePayload`` = the error) to ``DestinationConfig.OnFailure``. Here the retries run at once
+   (no back-off) and the record goes to an SQS destination sent with the function's own role credentials,
+   as Lambda does, so the role's ``sqs:SendMessage`` is checked. Only SQS destinations; ``MaximumEventAge``
+   is not emulated; a refused or failed delivery is kept in :attr:`EmulatedAWS.lost_events` (on AWS: the
+   ``DestinationDeliveryFailures`` metric).
 
 Each function (and each Glue job run) runs with credentials STS issued for its own role, and with only its
 own environment variables among the ``ETL_*`` ones, as on Lambda.
@@ -127,6 +136,7 @@ class EmulatedAWS:
         self.endpoint_url = endpoint_url
         self.retry_sleeps: list[float] = []
         self.invocations: list[str] = []  # function names, in invocation order
+        self.lost_events: list[dict[str, Any]] = []  # (i) on-failure records no destination took
         self.iam = IamEnforcer()
         self._policies: dict[str, Policy] = {}  # role ARN → its policy
         self._faults: dict[str, list[str]] = {}
@@ -324,6 +334,39 @@ class EmulatedAWS:
                 self.iam.acting(None)
                 boto3.DEFAULT_SESSION = None
 
+    # -- (i) asynchronous invocations: retries, then the on-failure destination -----------------------------
+    def invoke_async(self, function: LambdaFunction, event: Any) -> None:
+        """Run an ``Event`` invocation as Lambda does: retried ``MaximumRetryAttempts`` times when it fails,
+        then its on-failure record sent to the configured destination."""
+        config = function.event_invoke_config[0].config if function.event_invoke_config else {}
+        attempts = 1 + int(config.get("MaximumRetryAttempts", 2))
+        for attempt in range(1, attempts + 1):
+            try:
+                payload, errored, _ = self.invoke(function, event)
+            except LambdaServiceError as exc:  # a service-side failure counts as a failed attempt too
+                payload, errored = json.dumps({"errorType": exc.error_type, "errorMessage": exc.message}), True
+            if not errored:
+                return
+        destination = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        record = on_failure_record(function.function_arn, event, json.loads(payload), attempt)
+        if not destination:
+            self.lost_events.append(record)  # on AWS: dropped, nothing anywhere
+            return
+        self.send_on_failure(function, destination, record)
+
+    def send_on_failure(self, function: LambdaFunction, destination: str, record: dict[str, Any]) -> None:
+        """Send ``record`` to an SQS ``destination`` with the function's role (what Lambda signs it with)."""
+        if not destination.startswith("arn:aws:sqs:"):
+            raise NotImplementedError(f"on-failure destination {destination}: only SQS is emulated")
+        _, _, _, region, account, name = destination.split(":", 5)
+        url = self.client("sqs").get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        try:
+            self.role_client("sqs", function.role, function.function_name).send_message(
+                QueueUrl=url, MessageBody=json.dumps(record)
+            )
+        except Exception as exc:  # a refused or failed delivery loses the event, as on AWS: kept for tests
+            self.lost_events.append({**record, "deliveryError": f"{type(exc).__name__}: {exc}"})
+
     # -- (e) Glue job runs ---------------------------------------------------------------------------------
     def run_glue_job(self, job_run: FakeJobRun, role_arn: str) -> None:
         """Run the registered runner for ``job_run`` as the job's role and set its final state."""
@@ -360,6 +403,25 @@ def _environ(values: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+def on_failure_record(function_arn: str, event: Any, error: Any, invoke_count: int) -> dict[str, Any]:
+    """The record Lambda sends to an on-failure destination after the last retry of an asynchronous event
+    (Lambda developer guide, "Capturing records of Lambda asynchronous invocations")."""
+    request_id = error.get("requestId") if isinstance(error, dict) else None
+    return {
+        "version": "1.0",
+        "timestamp": iso_timestamp(dt.datetime.now(dt.UTC)),
+        "requestContext": {
+            "requestId": request_id or str(uuid.uuid4()),
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": invoke_count,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": error,
+    }
+
+
 # -- the patches, one function each --------------------------------------------------------------------------
 def lambda_in_process(emulated: EmulatedAWS) -> contextlib.AbstractContextManager[Any]:
     """(a) ``LambdaFunction._invoke_lambda`` runs the handler in-process instead of in Docker."""
@@ -368,6 +430,19 @@ def lambda_in_process(emulated: EmulatedAWS) -> contextlib.AbstractContextManage
         return emulated.invoke(self, {} if event is None else event)
 
     return mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+
+
+def async_on_failure_destination(emulated: EmulatedAWS) -> contextlib.AbstractContextManager[Any]:
+    """(i) An ``Event`` invocation is retried and, failing for good, sent to its on-failure destination."""
+    original = LambdaFunction.invoke
+
+    def invoke(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        if request_headers.get("x-amz-invocation-type") != "Event":
+            return original(self, body, request_headers, response_headers)
+        emulated.invoke_async(self, json.loads(body) if body else {})
+        return ""  # Lambda answers 202 with an empty body
+
+    return mock.patch.object(LambdaFunction, "invoke", invoke)
 
 
 @contextlib.contextmanager
@@ -508,6 +583,7 @@ PATCHES = (
     "retry_without_sleep",
     "s3_missing_key_forbidden",
     "iam_enforced",
+    "async_on_failure_destination",
 )
 
 
@@ -542,6 +618,7 @@ def emulated_aws(
         "retry_without_sleep": lambda: retry_without_sleep(emulated),
         "s3_missing_key_forbidden": lambda: s3_missing_key_forbidden(emulated),
         "iam_enforced": lambda: iam_enforced(emulated),
+        "async_on_failure_destination": lambda: async_on_failure_destination(emulated),
     }
     environment = {
         **_FAKE_CREDENTIALS,

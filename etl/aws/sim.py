@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from etl.aws.asl import render_definition, sample_substitutions
-from etl.aws.iam_emulation import DeployedRoles, Policy, deployed_roles
+from etl.aws.iam_emulation import DeployedRoles, Policy, deployed_roles, load_template
 from etl.aws.moto_compat import ACCOUNT_ID, EmulatedAWS, emulated_aws
 from etl.aws.states import s3_location
 from etl.config import ZONES, Settings, get_settings
@@ -185,6 +185,10 @@ class Simulation:
             Name=f"{PREFIX}/database", SecretString=json.dumps(rds_secret(self.database_url))
         )
         self.db_secret_id = database["ARN"]
+        self.failed_triggers_url = sqs.create_queue(QueueName=f"{PREFIX}-failed-triggers")["QueueUrl"]
+        self.failed_triggers_arn = sqs.get_queue_attributes(
+            QueueUrl=self.failed_triggers_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
         names = {f"{PREFIX}/pan-key": self.pan_key_secret_id, f"{PREFIX}/database": self.db_secret_id}
         self.aws.iam.resolve_secret = lambda secret_id: names.get(secret_id, secret_id)
         substitutions = sample_substitutions(prefix=PREFIX)
@@ -227,7 +231,53 @@ class Simulation:
         for module in HANDLERS:
             role = role_arns[self.roles.functions[module]]
             self.aws.create_function(function_name(module), f"{module}.handler", self.environment(module), 900, role)
+        self._deploy_failure_handling()
         return self
+
+    def _deploy_failure_handling(self) -> None:
+        """The template's event invoke configurations (retries, on-failure queue) and its alarms on the two
+        trigger functions and the failed-triggers queue, with the template's metrics and thresholds."""
+        resources = load_template(TEMPLATE)["Resources"]
+        module_of = {
+            logical: str(r["Properties"]["Handler"]).rsplit(".", 1)[0]
+            for logical, r in resources.items()
+            if r["Type"] == "AWS::Lambda::Function"
+        }
+        references = {"FailedTriggersQueue": self.failed_triggers_arn}
+        references |= {logical: function_name(module) for logical, module in module_of.items()}
+        lambda_client, cloudwatch = self.aws.client("lambda"), self.aws.client("cloudwatch")
+        for resource in resources.values():
+            props = resource["Properties"]
+            if resource["Type"] == "AWS::Lambda::EventInvokeConfig":
+                destination = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+                lambda_client.put_function_event_invoke_config(
+                    FunctionName=references[props["FunctionName"]["Ref"]],
+                    MaximumRetryAttempts=props["MaximumRetryAttempts"],
+                    MaximumEventAgeInSeconds=props["MaximumEventAgeInSeconds"],
+                    DestinationConfig={"OnFailure": {"Destination": references[destination]}},
+                )
+            elif resource["Type"] == "AWS::CloudWatch::Alarm" and props["Namespace"] in ("AWS/Lambda", "AWS/SQS"):
+                (dimension,) = props["Dimensions"]
+                target = dimension["Value"]
+                value = (
+                    self.failed_triggers_url.rsplit("/", 1)[1]
+                    if "Fn::GetAtt" in target
+                    else references[target["Ref"]]
+                )
+                cloudwatch.put_metric_alarm(
+                    AlarmName=props["AlarmName"]["Fn::Sub"].replace("${AWS::StackName}", PREFIX),
+                    AlarmDescription=props["AlarmDescription"],
+                    Namespace=props["Namespace"],
+                    MetricName=props["MetricName"],
+                    Dimensions=[{"Name": dimension["Name"], "Value": value}],
+                    Statistic=props["Statistic"],
+                    Period=props["Period"],
+                    EvaluationPeriods=props["EvaluationPeriods"],
+                    Threshold=float(props["Threshold"]),
+                    ComparisonOperator=props["ComparisonOperator"],
+                    TreatMissingData=props["TreatMissingData"],
+                    AlarmActions=[self.topic_arn],
+                )
 
     def template_values(self, glue_job: str) -> dict[str, str]:
         """What CloudFormation substitutes into the template's policies, for this emulated stack."""
@@ -244,6 +294,9 @@ class Simulation:
             "TransformGlueJob": glue_job,
             "NotificationTopic": self.topic_arn,
             "NotificationKey.Arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/00000000-0000-4000-8000-000000000000",
+            "CardDataKey.Arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/00000000-0000-4000-8000-000000000001",
+            "FailedTriggersKey.Arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/00000000-0000-4000-8000-000000000002",
+            "FailedTriggersQueue.Arn": self.failed_triggers_arn,
             "DbSecret": self.db_secret_id,
             "PanKeySecret": self.pan_key_secret_id,
         }
@@ -285,6 +338,13 @@ class Simulation:
         if response.get("FunctionError"):
             raise FunctionFailed(f"{module} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
         return payload
+
+    def invoke_async(self, module: str, event: Any) -> None:
+        """Invoke a function asynchronously (``Event``), as EventBridge delivers the bucket events."""
+        response = self.aws.client("lambda").invoke(
+            FunctionName=function_name(module), InvocationType="Event", Payload=json.dumps(event)
+        )
+        assert response["StatusCode"] == 202, response
 
     def land(self, keys: Sequence[str]) -> dict[str, Any]:
         """The landing bucket's event for ``keys`` delivered to ``lz_to_raw``."""

@@ -365,3 +365,61 @@ def test_moto_still_answers_404_to_a_caller_without_list_bucket(lambda_dir: Path
         aws.client("s3").create_bucket(Bucket="zone")
         reader = aws.create_role("reader", "lambda.amazonaws.com", Policy("Reader", (READ_ONLY,)))
         assert missing_key_errors(aws, reader) == ("404", "NoSuchKey")
+
+
+# -- (i) a failed asynchronous invocation is retried, then sent to its on-failure destination --------------
+SEND_FAILURES = {
+    "Sid": "SendFailures",
+    "Effect": "Allow",
+    "Action": "sqs:SendMessage",
+    "Resource": "arn:aws:sqs:us-east-1:123456789012:failures",
+}
+
+
+def failing_async_function(aws, policy: Policy) -> str:
+    """``tiny-reject`` (always raises) with 2 retries and the ``failures`` queue as on-failure destination."""
+    queue = aws.client("sqs").create_queue(QueueName="failures")["QueueUrl"]
+    role = aws.create_role("tiny-role", "lambda.amazonaws.com", policy)
+    aws.create_function("tiny-reject", "tiny.reject", role=role)
+    aws.client("lambda").put_function_event_invoke_config(
+        FunctionName="tiny-reject",
+        MaximumRetryAttempts=2,
+        DestinationConfig={"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:123456789012:failures"}},
+    )
+    answer = aws.client("lambda").invoke(FunctionName="tiny-reject", InvocationType="Event", Payload=b'{"x": 7}')
+    assert answer["StatusCode"] == 202
+    return queue
+
+
+def queued(aws, queue: str) -> list[dict]:
+    messages = aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def test_failed_async_invocation_is_retried_then_recorded_in_the_on_failure_queue(lambda_dir: Path) -> None:
+    with emulated_aws(lambda_dir) as aws:
+        queue = failing_async_function(aws, Policy("TinyRole", (SEND_FAILURES,)))
+        assert aws.invocations == ["tiny-reject"] * 3  # the first attempt and two retries
+        [record] = queued(aws, queue)
+        context = record["requestContext"]
+        assert context["functionArn"] == "arn:aws:lambda:us-east-1:123456789012:function:tiny-reject:$LATEST"
+        assert (context["condition"], context["approximateInvokeCount"]) == ("RetriesExhausted", 3)
+        assert record["requestPayload"] == {"x": 7}
+        assert record["responsePayload"]["errorType"] == "BadFile"
+        assert [c.statement for c in aws.iam.calls] == ["SendFailures"]  # sent with the function's role
+        assert aws.lost_events == []
+
+
+def test_an_on_failure_record_the_role_may_not_send_is_lost(lambda_dir: Path) -> None:
+    with emulated_aws(lambda_dir) as aws:
+        queue = failing_async_function(aws, Policy("TinyRole", ()))
+        assert queued(aws, queue) == []
+        [lost] = aws.lost_events
+        assert "not allowed sqs:SendMessage on arn:aws:sqs:us-east-1:123456789012:failures" in lost["deliveryError"]
+
+
+def test_moto_still_runs_an_async_invocation_once_and_drops_its_failure(lambda_dir: Path) -> None:
+    with emulated_aws(lambda_dir, skip=("async_on_failure_destination",)) as aws:
+        queue = failing_async_function(aws, Policy("TinyRole", (SEND_FAILURES,)))
+        assert aws.invocations == ["tiny-reject"]
+        assert queued(aws, queue) == []
