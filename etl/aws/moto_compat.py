@@ -340,7 +340,7 @@ class EmulatedAWS:
         then its on-failure record sent to the configured destination."""
         config = function.event_invoke_config[0].config if function.event_invoke_config else {}
         attempts = 1 + int(config.get("MaximumRetryAttempts", 2))
-        for attempt in range(1, attempts + 1):
+        for _ in range(attempts):
             try:
                 payload, errored, _ = self.invoke(function, event)
             except LambdaServiceError as exc:  # a service-side failure counts as a failed attempt too
@@ -348,7 +348,7 @@ class EmulatedAWS:
             if not errored:
                 return
         destination = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-        record = on_failure_record(function.function_arn, event, json.loads(payload), attempt)
+        record = on_failure_record(function.function_arn, event, json.loads(payload), attempts)
         if not destination:
             self.lost_events.append(record)  # on AWS: dropped, nothing anywhere
             return
@@ -358,7 +358,7 @@ class EmulatedAWS:
         """Send ``record`` to an SQS ``destination`` with the function's role (what Lambda signs it with)."""
         if not destination.startswith("arn:aws:sqs:"):
             raise NotImplementedError(f"on-failure destination {destination}: only SQS is emulated")
-        _, _, _, region, account, name = destination.split(":", 5)
+        account, name = destination.split(":")[4:6]
         url = self.client("sqs").get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
         try:
             self.role_client("sqs", function.role, function.function_name).send_message(

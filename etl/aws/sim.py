@@ -260,9 +260,7 @@ class Simulation:
                 (dimension,) = props["Dimensions"]
                 target = dimension["Value"]
                 value = (
-                    self.failed_triggers_url.rsplit("/", 1)[1]
-                    if "Fn::GetAtt" in target
-                    else references[target["Ref"]]
+                    self.failed_triggers_url.rsplit("/", 1)[1] if "Fn::GetAtt" in target else references[target["Ref"]]
                 )
                 cloudwatch.put_metric_alarm(
                     AlarmName=props["AlarmName"]["Fn::Sub"].replace("${AWS::StackName}", PREFIX),
