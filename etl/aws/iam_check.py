@@ -14,7 +14,27 @@ from pathlib import Path
 from typing import Any
 
 #: Actions AWS authorises only on ``"*"`` (what a Lambda function in a VPC describes).
-STAR_ONLY_ACTIONS = frozenset({"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"})
+STAR_ONLY_ACTIONS = frozenset(
+    {
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        # Step Functions' log delivery to CloudWatch Logs and X-Ray (the state machine role, AWS documents "*")
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        # Glue's job metrics (the Glue job role; scoped by the cloudwatch:namespace condition)
+        "cloudwatch:PutMetricData",
+    }
+)
 
 #: Actions on resources whose ids exist only at run time (the ENIs Lambda creates in the VPC): they may
 #: name every resource of a type in the stack's account and region (``...:network-interface/*``), not ``"*"``.

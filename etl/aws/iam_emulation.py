@@ -287,9 +287,12 @@ SERVICE_STATEMENTS = {
     "LambdaServiceManagesVpcNetworkInterfaces": "Lambda creates and removes the function's network interfaces",
     "SnsEncryptsWithTopicKeyForPublisher": "SNS encrypts a message with the topic's KMS key as the publisher",
     "GlueServiceReadsScriptAndWheel": "Glue loads the job script and the --additional-python-modules wheel",
-    "GlueServiceWritesLogs": "Glue's continuous logging",
+    "GlueServiceWritesLogs": "Glue 5.0 writes the job's logs in real time",
     "LambdaServiceSendsFailedEventsToQueue": "Lambda sends a failed asynchronous event to the on-failure queue",
     "LambdaServiceEncryptsFailedEventsWithQueueKey": "SQS encrypts the on-failure record with the queue's KMS key",
+    "StepFunctionsServiceDeliversLogs": "Step Functions delivers execution logs to CloudWatch Logs",
+    "StepFunctionsServiceSendsTraces": "Step Functions sends X-Ray traces (StateMachineTracing=Enabled)",
+    "GlueServicePublishesJobMetrics": "Glue publishes --enable-metrics / --enable-observability-metrics",
     "S3DecryptsCardDataWithBucketKey": "S3 decrypts SSE-KMS objects with the card-data key for the reader",
     "S3EncryptsAndDecryptsCardDataWithBucketKey": "S3 encrypts (and, copying, decrypts) with the card-data key",
 }
