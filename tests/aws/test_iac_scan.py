@@ -139,3 +139,34 @@ def test_buckets_holding_card_numbers_use_the_rotated_card_data_key() -> None:
             {"Fn::GetAtt": ["CardDataKey", "Arn"]},
         )
         assert rule["BucketKeyEnabled"] is True, bucket
+
+
+def test_the_vpc_endpoints_cover_every_service_the_vpc_functions_call() -> None:
+    """The functions in the VPC reach no service without an endpoint: their roles' grants (service needs of
+    Lambda and of S3's KMS use aside) name only services the template gives an endpoint for."""
+    from etl.aws.iam_emulation import SERVICE_STATEMENTS
+
+    resources = load_template(TEMPLATE)["Resources"]
+    in_vpc = {
+        n: r for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function" and "VpcConfig" in r["Properties"]
+    }
+    assert sorted(in_vpc) == ["MoveFileFunction", "RdsWriteFunction", "ValidationFunction"]
+    for function in in_vpc.values():
+        assert function["Properties"]["VpcConfig"]["Fn::If"][1]["SecurityGroupIds"] == [
+            {"Ref": "FunctionsSecurityGroup"}
+        ]
+    endpoints = {
+        r["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1]
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+    }
+    called = set()
+    for function in in_vpc.values():
+        role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        for statement in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+            if statement["Sid"] not in SERVICE_STATEMENTS:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                called |= {action.split(":")[0] for action in actions}
+    assert called == {"s3", "secretsmanager"} and called <= endpoints
+    conditions = {r.get("Condition") for r in resources.values() if r["Type"].startswith("AWS::EC2::")}
+    assert conditions == {"InVpc", "CreateEndpoints", "AuroraIngress"}
