@@ -27,10 +27,10 @@ import socket
 import stat
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from etl.errors import EtlError
 
@@ -163,8 +163,11 @@ class Zone(ABC):
         (``FileExistsError``); False when this pair of zones cannot."""
         return False
 
-    def copy_to(self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False) -> None:
-        """Copy one object into ``dst`` (streamed; subclasses use faster paths when they can)."""
+    def copy_to(
+        self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        """Copy one object into ``dst`` (streamed; subclasses use faster paths when they can). ``metadata``:
+        user metadata an S3-to-S3 copy gives the new object (a local target keeps none)."""
         with self.open_read(key) as stream:
             dst.put_stream(stream, dst_key, overwrite=overwrite)
 
@@ -261,7 +264,10 @@ class LocalZone(Zone):
         with self.local_write(key, overwrite=overwrite) as temp, temp.open("wb") as out:
             shutil.copyfileobj(stream, out, CHUNK)
 
-    def copy_to(self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False) -> None:
+    def copy_to(
+        self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        # a local source keeps no metadata to give: the S3 metadata copy is S3-to-S3 (landing to raw)
         if isinstance(dst, S3Zone) and self._stat(key).st_size > _MAX_SINGLE_PUT:
             if not self.exists(key):
                 raise IsADirectoryError(errno.EISDIR, "not a regular file", self.uri_of(key))
@@ -514,17 +520,20 @@ class S3Zone(Zone):
             yield temp
             self.put_file(temp, key, overwrite=overwrite)
 
-    def copy_to(self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False) -> None:
+    def copy_to(
+        self, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False, metadata: Mapping[str, str] | None = None
+    ) -> None:
         if not isinstance(dst, S3Zone):
-            super().copy_to(key, dst, dst_key, overwrite=overwrite)
+            super().copy_to(key, dst, dst_key, overwrite=overwrite, metadata=metadata)
             return
         if not overwrite and dst.exists(dst_key):
             raise FileExistsError(dst.uri_of(dst_key))
         source = {"Bucket": self.bucket, "Key": self.object_key(key)}
+        replace: dict[str, Any] = {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"} if metadata else {}
         if self.size(key) > _MAX_SINGLE_PUT:
-            dst.client.copy(source, dst.bucket, dst.object_key(dst_key))
+            dst.client.copy(source, dst.bucket, dst.object_key(dst_key), ExtraArgs=replace or None)
             return
-        extra = {} if overwrite else {"IfNoneMatch": "*"}
+        extra = {**replace, **({} if overwrite else {"IfNoneMatch": "*"})}
         dst.client.copy_object(CopySource=source, Bucket=dst.bucket, Key=dst.object_key(dst_key), **extra)
 
 
@@ -586,13 +595,15 @@ def copy_unique(src: Zone, key: str, dst: Zone, dst_key: str, *, keep_name: bool
     return _place_unique(src, key, dst, dst_key, keep_name, link=False)[0]
 
 
-def _place_unique(src: Zone, key: str, dst: Zone, dst_key: str, keep_name: bool, link: bool) -> tuple[str, bool]:
+def _place_unique(
+    src: Zone, key: str, dst: Zone, dst_key: str, keep_name: bool, link: bool, metadata: Mapping[str, str] | None = None
+) -> tuple[str, bool]:
     """Copy (or, with ``link``, hard-link when the zones allow it) to the first free name: (key, linked)."""
     for candidate in _candidates(dst_key, keep_name):
         try:
             if link and src.link_to(key, dst, candidate):
                 return candidate, True
-            src.copy_to(key, dst, candidate, overwrite=False)
+            src.copy_to(key, dst, candidate, overwrite=False, metadata=metadata)
         except FileExistsError:
             continue
         return candidate, False
@@ -605,12 +616,17 @@ def move(src: Zone, key: str, dst: Zone, dst_key: str, *, keep_name: bool = Fals
     Never overwrites in ``dst`` (``keep_name``: see ``_candidates``). If the copy does not verify, the bad
     copy is removed, the source is kept, and ``MoveError`` is raised. A hard link (two local folders on one
     file system) is the same file under two names: only the source name is then removed.
+
+    An S3 target gets the source's SHA-256 as object metadata ``sha256`` in the copy itself (computed before,
+    verified after), so a later reader of the object (``states.file_pointer``) need not stream it again.
     """
-    candidate, linked = _place_unique(src, key, dst, dst_key, keep_name, link=True)
+    known_sha = src.sha256(key) if isinstance(dst, S3Zone) else None
+    metadata = {"sha256": known_sha} if known_sha else None
+    candidate, linked = _place_unique(src, key, dst, dst_key, keep_name, link=True, metadata=metadata)
     if linked:
         src.delete(key)
         return candidate
-    expected_size, expected_sha = src.size(key), src.sha256(key)
+    expected_size, expected_sha = src.size(key), known_sha or src.sha256(key)
     size, sha = dst.size(candidate), dst.sha256(candidate)
     if size != expected_size or sha != expected_sha:
         dst.delete(candidate)

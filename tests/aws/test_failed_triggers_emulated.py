@@ -96,3 +96,23 @@ def test_a_failing_trigger_lands_in_the_queue_raises_the_alarms_and_replays_once
     with psycopg.connect(etl_env) as conn:
         rows = conn.execute("SELECT file_name, status FROM etl.file_ledger").fetchall()
     assert rows == [(path.name, "LOADED")]
+
+
+def test_lz_to_raw_writes_the_sha256_into_the_raw_object_and_start_step_function_reads_it(
+    sim: Simulation, etl_env: str, tmp_path: Path
+) -> None:
+    """The copy into raw carries the landing file's SHA-256 (verified after the copy) as object metadata; the
+    raw trigger takes it from HEAD instead of streaming the object again (no GetObject by the function)."""
+    import hashlib
+
+    path = generate("transactions", dt.date(2024, 3, 6), rows=40, seed=6, out_dir=tmp_path)
+    landed = sim.land([sim.upload(path)])["moved"][0]
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    head = sim.aws.client("s3").head_object(Bucket=sim.buckets["raw"], Key=landed["key"])
+    assert head["Metadata"] == {"sha256": expected} and landed["sha256"] == expected
+    before = len(sim.aws.iam.calls)
+    started = sim.trigger([landed["key"]])["started"]
+    trigger = function_name("start_step_function")
+    operations = [c.operation for c in sim.aws.iam.calls[before:] if c.function == trigger]
+    assert "GetObject" not in operations and "HeadObject" in operations, operations
+    assert sim.wait(started[0]["execution_arn"])["status"] == "SUCCEEDED"
