@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -123,8 +124,8 @@ def test_failed_verify_keeps_source(
     raw.put_bytes(DATA, "f.dat")
     original = type(raw).copy_to
 
-    def truncating_copy(self: Zone, key: str, dst: Zone, dst_key: str, *, overwrite: bool = False) -> None:
-        original(self, key, dst, dst_key, overwrite=overwrite)
+    def truncating_copy(self: Zone, key: str, dst: Zone, dst_key: str, **options: Any) -> None:
+        original(self, key, dst, dst_key, **options)
         dst.put_bytes(DATA[: len(DATA) // 2], dst_key)  # the copy arrives short
 
     monkeypatch.setattr(type(raw), "copy_to", truncating_copy)
