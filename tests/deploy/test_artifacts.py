@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 HANDLERS = sorted(p.stem for p in (ROOT / "etl" / "aws" / "handlers").glob("*.py") if p.stem != "__init__")
 LEFT_OUT = {"pgserver", "typer", "rich", "pygments", "click", "pyspark"}
-SAMPLE = ROOT / "data" / "samples" / "transactions_20240301.dat"
+SAMPLE = ROOT / "etl" / "data" / "samples" / "transactions_20240301.dat"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 
