@@ -231,7 +231,8 @@ class Simulation:
         for module in HANDLERS:
             role = role_arns[self.roles.functions[module]]
             self.aws.create_function(function_name(module), f"{module}.handler", self.environment(module), 900, role)
-        self._deploy_failure_handling()
+        if TEMPLATE.is_file():  # an installed wheel has no template: no retries, queue or alarms to copy from it
+            self._deploy_failure_handling()
         return self
 
     def _deploy_failure_handling(self) -> None:
