@@ -75,17 +75,7 @@ def _not_taken(ctx: Context, path: Path, landing_key: str | None, exc: OSError) 
     outcome = Outcome(file=name_text(path.name), status=Status.FAILURE, feed=ref.feed, location=name_text(path))
     outcome.business_date = ref.business_date.isoformat() if ref.business_date else None
     outcome.error = f"not taken in, left where it was: {type(exc).__name__}: {reason}"
-    outcome.message = build_message(
-        Status.FAILURE,
-        feed=outcome.feed,
-        execution_name="",
-        file=outcome.file,
-        business_date=outcome.business_date,
-        error=outcome.error,
-        location=outcome.location,
-    )
-    publish(outcome.message, topic_arn=ctx.settings.sns_topic_arn)
-    return outcome
+    return _notify(ctx, outcome)
 
 
 def run_landed(ctx: Context, landing_key: str, progress: Progress | None = None) -> Outcome:
@@ -170,6 +160,11 @@ def _run_raw_until_settled(ctx: Context, ref: steps.FileRef, say: Progress, sett
         outcome.moved = False
         outcome.location = ctx.zone("raw").uri_of(ref.key)
     say("notify")
+    return _notify(ctx, outcome)
+
+
+def _notify(ctx: Context, outcome: Outcome) -> Outcome:
+    """Build the file's notification from its outcome and publish it (SNS, or a JSON line)."""
     outcome.message = build_message(
         outcome.status,
         feed=outcome.feed,
