@@ -2,9 +2,11 @@
 
 Glue, Lambda and ``pip install fintech-etl`` get the package from its wheel, without the repository around it,
 so every file a command needs at run time lives inside ``etl/`` and ships as package data (``pyproject.toml``):
-the state machine definition (``etl/aws/state_machine.yml``), the Lambda handlers (``etl/aws/handlers/``), the
-notebooks (``etl/notebooks/*.ipynb``), the dummy samples (``etl/data/samples/``) and the migrations
-(``etl/sql/``). Each exists once; deploy steps and docs point at these paths.
+the CloudFormation template (``etl/aws/template.yml``, whose roles ``etl sim`` enforces) with the policy
+documents it inlines (``etl/aws/roles_and_policies/``), the state machine definition (``etl/aws/state_machine.yml``),
+the Lambda handlers (``etl/aws/handlers/``), the notebooks (``etl/notebooks/*.ipynb``), the dummy samples
+(``etl/data/samples/``) and the migrations (``etl/sql/``). Each exists once; deploy steps and docs point at
+these paths.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from etl.errors import ConfigError
 
 PACKAGE = "etl"
+TEMPLATE = ("aws", "template.yml")
+POLICIES = ("aws", "roles_and_policies")
 STATE_MACHINE = ("aws", "state_machine.yml")
 HANDLERS = ("aws", "handlers")
 NOTEBOOKS = ("notebooks",)
@@ -35,6 +39,18 @@ def package_path(*parts: str) -> Path:
     if not target.exists():
         raise ConfigError(f"{where} is missing from the installed etl package; reinstall it or use a checkout")
     return target
+
+
+def template() -> Path:
+    """``etl/aws/template.yml``: the stack CloudFormation deploys (docs/deploy.md §3), whose roles, policies,
+    retries and alarms ``etl sim`` deploys on the emulation."""
+    return package_path(*TEMPLATE)
+
+
+def policies_dir() -> Path:
+    """``etl/aws/roles_and_policies/``: one policy document per role, the template inlines each (its role's
+    ``Metadata.PolicyDocument`` names the file, relative to the template)."""
+    return package_path(*POLICIES)
 
 
 def state_machine() -> Path:

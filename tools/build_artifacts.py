@@ -247,7 +247,11 @@ def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str,
 _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
-def load_template(path: Path = ROOT / "template.yml") -> dict[str, Any]:
+def load_template(path: Path | None = None) -> dict[str, Any]:
+    """The stack's template (the package's ``etl/aws/template.yml`` unless ``path`` names another)."""
+    from etl.package_data import template
+
+    path = template() if path is None else path
     return yaml.load(path.read_text(), Loader=_CfnLoader)  # a SafeLoader plus CloudFormation's tags
 
 

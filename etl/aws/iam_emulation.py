@@ -253,6 +253,14 @@ def _role_of(resource: Mapping[str, Any]) -> str:
     raise ValueError(f"role {role!r} is not !GetAtt <Role>.Arn")
 
 
+def _only_role(resources: Mapping[str, Any], kind: str) -> str:
+    """The role of the template's one resource of type ``kind`` (the stack has one Glue job, one state machine)."""
+    roles = [_role_of(r) for r in resources.values() if r["Type"] == kind]
+    if len(roles) != 1:
+        raise ValueError(f"{len(roles)} {kind} resources, the stack has exactly one")
+    return roles[0]
+
+
 def deployed_roles(
     template_path: str | Path, values: Mapping[str, str], modules: tuple[str, ...] | None = None
 ) -> DeployedRoles:
@@ -267,9 +275,11 @@ def deployed_roles(
         if r["Type"] == "AWS::Lambda::Function"
     }
     if modules is not None:
+        missing = [module for module in modules if module not in functions]
+        if missing:
+            raise ValueError(f"no AWS::Lambda::Function with Handler {missing[0]}.handler")
         functions = {module: functions[module] for module in modules}
-    (glue,) = [_role_of(r) for r in resources.values() if r["Type"] == "AWS::Glue::Job"]
-    (machine,) = [_role_of(r) for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    glue, machine = (_only_role(resources, kind) for kind in ("AWS::Glue::Job", "AWS::StepFunctions::StateMachine"))
     policies: dict[str, Policy] = {}
     for name in sorted({*functions.values(), glue, machine}):
         statements: list[Mapping[str, Any]] = []

@@ -1,6 +1,7 @@
 """``etl sim``: the packaged state machine and Lambda handlers (``etl/aws/``) on emulated AWS (moto).
 
-:func:`simulation` builds what ``template.yml`` deploys on moto in server mode (``etl.aws.moto_compat``): the
+:func:`simulation` builds what the package's ``etl/aws/template.yml`` (or an operator's own template: ``etl sim
+--template``) deploys on moto in server mode (``etl.aws.moto_compat``): the
 five buckets, the SNS topic (with an SQS queue subscribed, so notifications can be read back), the seven
 functions with the template's environment, each under its template role with the role's policy as deployed
 and enforced on every call (``etl.aws.iam_emulation``, docs/design.md §12), the Glue job (run by
@@ -9,6 +10,8 @@ The database is the one the CLI would use (``ETL_DATABASE_URL``, ``ETL_DB_SECRET
 handed to the database functions as the template does: an RDS-format secret named by ``ETL_DB_SECRET_ID``,
 which their roles must be allowed to read. A file then goes the production way: uploaded to
 landing, ``lz_to_raw`` invoked with the S3 event, ``start_step_function`` with the raw bucket's event.
+The template ships inside the package, so an installed wheel deploys the same roles, retries and alarms as a
+checkout: the emulation is the same wherever ``etl`` runs.
 """
 
 from __future__ import annotations
@@ -16,30 +19,25 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote_plus
 
+import yaml
+
 from etl.aws.asl import render_definition, sample_substitutions
-from etl.aws.iam_emulation import DeployedRoles, Policy, deployed_roles, load_template
+from etl.aws.iam_emulation import deployed_roles, load_template
 from etl.aws.moto_compat import ACCOUNT_ID, EmulatedAWS, emulated_aws
 from etl.aws.states import s3_location
 from etl.config import ZONES, Settings, get_settings
-from etl.errors import EtlError
+from etl.errors import ConfigError, EtlError
 from etl.io.secrets import pan_key
 from etl.io.zones import zone
-from etl.package_data import handlers_dir
+from etl.package_data import handlers_dir, template
 from etl.pipeline.notify import Status
 
-#: template.yml of a checkout (an installed wheel does not ship it)
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yml"
-IAM_NOT_ENFORCED = (
-    "template.yml is not beside this etl package (an installed wheel): the emulation runs without IAM checks; "
-    "run etl sim from a checkout to check every call against the deployed policies"
-)
 PREFIX = "fintech-etl"
 HANDLERS = ("lz_to_raw", "start_step_function", "validation", "transform", "rds_write", "move_file", "notification")
 SparkFactory = Callable[[], Any]
@@ -143,6 +141,29 @@ class FileRun:
         }
 
 
+@contextlib.contextmanager
+def _template_errors(path: Path) -> Iterator[None]:
+    """A template the emulation cannot deploy (unreadable, not YAML, a resource shape or ``!Sub`` placeholder it
+    does not know) is a configuration error naming the file, in one line: an operator's own template
+    (``etl sim --template``) gets a message, not a traceback."""
+    try:
+        yield
+    except (OSError, yaml.YAMLError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            f"{path}: cannot deploy this template on the emulation: {type(exc).__name__} {detail}"
+        ) from exc
+
+
+def read_template(path: Path) -> dict[str, Any]:
+    """The template's resources, read before anything starts (a bad file fails first, alone)."""
+    with _template_errors(path):
+        resources = load_template(path)["Resources"]
+        if not isinstance(resources, dict):
+            raise TypeError("Resources is not a mapping")
+        return resources
+
+
 class Simulation:
     """The deployed stack on emulated AWS; tests drive its pieces, ``etl sim`` calls :meth:`run_file`."""
 
@@ -154,8 +175,10 @@ class Simulation:
         threshold: int,
         *,
         without: tuple[tuple[str, str], ...] = (),
+        template_path: Path | None = None,
     ) -> None:
         self.aws = aws
+        self.template = template() if template_path is None else template_path  # the stack it deploys
         self.without = without  # (role logical id, statement Sid) pairs left out of the deployed policies
         self.buckets = {name: f"{PREFIX}-{name}" for name in ZONES}
         self.database_url = database_url
@@ -193,12 +216,8 @@ class Simulation:
         self.aws.iam.resolve_secret = lambda secret_id: names.get(secret_id, secret_id)
         substitutions = sample_substitutions(prefix=PREFIX)
         self.machine_arn = f"arn:aws:states:{self.aws.region}:{ACCOUNT_ID}:stateMachine:{PREFIX}"
-        if TEMPLATE.is_file():
-            self.roles = deployed_roles(TEMPLATE, self.template_values(substitutions["GlueJobName"]), HANDLERS)
-        else:  # an installed wheel: roles without policies, and emulated_aws was told not to enforce
-            role_of = {module: "".join(part.title() for part in module.split("_")) + "Role" for module in HANDLERS}
-            roles = {*role_of.values(), "GlueJobRole", "StepFunctionsRole"}
-            self.roles = DeployedRoles({n: Policy(n, ()) for n in roles}, role_of, "GlueJobRole", "StepFunctionsRole")
+        with _template_errors(self.template):
+            self.roles = deployed_roles(self.template, self.template_values(substitutions["GlueJobName"]), HANDLERS)
         policies = dict(self.roles.policies)
         for role, sid in self.without:
             policies[role] = policies[role].without(sid)
@@ -231,14 +250,14 @@ class Simulation:
         for module in HANDLERS:
             role = role_arns[self.roles.functions[module]]
             self.aws.create_function(function_name(module), f"{module}.handler", self.environment(module), 900, role)
-        if TEMPLATE.is_file():  # an installed wheel has no template: no retries, queue or alarms to copy from it
+        with _template_errors(self.template):
             self._deploy_failure_handling()
         return self
 
     def _deploy_failure_handling(self) -> None:
         """The template's event invoke configurations (retries, on-failure queue) and its alarms on the two
         trigger functions and the failed-triggers queue, with the template's metrics and thresholds."""
-        resources = load_template(TEMPLATE)["Resources"]
+        resources = load_template(self.template)["Resources"]
         module_of = {
             logical: str(r["Properties"]["Handler"]).rsplit(".", 1)[0]
             for logical, r in resources.items()
@@ -445,33 +464,38 @@ def simulation(
     lambda_dir: Path | None = None,
     key: bytes | None = None,
     without: tuple[tuple[str, str], ...] = (),
+    template_path: Path | None = None,
 ) -> Iterator[Simulation]:
     """A deployed :class:`Simulation`; ``threshold`` (bytes) routes larger files through the Glue job;
     ``without`` leaves (role logical id, statement Sid) pairs out of the deployed policies.
 
     The handlers are the package's own (``etl/aws/handlers/``, the code deployed to Lambda) unless
-    ``lambda_dir`` names another folder."""
+    ``lambda_dir`` names another folder; the stack is the package's ``etl/aws/template.yml`` unless
+    ``template_path`` names another template (an operator's customised copy)."""
+    template_path = template() if template_path is None else template_path
+    read_template(template_path)  # a missing or unreadable template: one line, before any server starts
     lambda_dir = handlers_dir() if lambda_dir is None else lambda_dir
     settings = settings or get_settings()
     database_url = _database_url(settings)  # before moto: a secret or the embedded server are real
     key = key or pan_key(settings)
     runner = SparkGlueRunner(spark)
     try:
-        enforced = TEMPLATE.is_file()  # an installed wheel has no template, so no policies to enforce
-        skip = () if enforced else ("iam_enforced", "s3_missing_key_forbidden")
-        with emulated_aws(lambda_dir, glue_runner=runner, skip=skip) as aws:
+        with emulated_aws(lambda_dir, glue_runner=runner) as aws:
             limit = settings.large_file_threshold_bytes if threshold is None else threshold
-            deployed = Simulation(aws, database_url, key, limit, without=without).deploy()
-            if not enforced:  # said once the stack stands (a missing data file is reported first, alone)
-                warnings.warn(IAM_NOT_ENFORCED, UserWarning, stacklevel=3)
-            yield deployed
+            yield Simulation(aws, database_url, key, limit, without=without, template_path=template_path).deploy()
     finally:
         runner.close()
 
 
 def run_files(
-    paths: Sequence[Path], settings: Settings | None = None, *, threshold: int | None = None, key: bytes | None = None
+    paths: Sequence[Path],
+    settings: Settings | None = None,
+    *,
+    threshold: int | None = None,
+    key: bytes | None = None,
+    template_path: Path | None = None,
 ) -> list[FileRun]:
-    """``etl sim``: each file through the emulated pipeline, in order (``key``: the PAN key, if resolved)."""
-    with simulation(settings, threshold=threshold, key=key) as sim:
+    """``etl sim``: each file through the emulated pipeline, in order (``key``: the PAN key, if resolved;
+    ``template_path``: the stack to deploy, the package's template by default)."""
+    with simulation(settings, threshold=threshold, key=key, template_path=template_path) as sim:
         return [sim.run_file(path) for path in paths]

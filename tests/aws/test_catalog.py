@@ -12,13 +12,13 @@ import pytest
 
 from etl.aws.catalog import glue_type, partition_keys, table_columns
 from etl.contract import feed_names, load_contract
-from tests.aws.test_static import template
+from tests.aws.test_static import parsed_template
 
 TABLES = {"transactions": "TransactionsStageTable", "account_summary": "AccountSummaryStageTable"}
 
 
 def table_input(feed: str) -> dict[str, Any]:
-    return template()["Resources"][TABLES[feed]]["Properties"]["TableInput"]
+    return parsed_template()["Resources"][TABLES[feed]]["Properties"]["TableInput"]
 
 
 def test_every_feed_has_a_table() -> None:
@@ -68,7 +68,7 @@ def test_every_stage_type_has_a_catalog_type() -> None:
 
 
 def test_analyst_role_cannot_reach_the_zones_with_card_numbers() -> None:
-    role = template()["Resources"]["AnalystRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    role = parsed_template()["Resources"]["AnalystRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     text = repr(role)
     for bucket in ("LandingBucket", "RawBucket", "ArchiveBucket", "ErrorBucket"):
         assert bucket not in text

@@ -1,4 +1,4 @@
-"""IaC scan of ``template.yml``: checkov (CloudFormation framework) and cfn-lint's informational checks.
+"""IaC scan of ``etl/aws/template.yml``: checkov (CloudFormation framework) and cfn-lint's informational checks.
 
 Every finding is fixed in the template or suppressed there with its reason (checkov: ``Metadata: checkov:
 skip: [{id, comment}]`` on the resource; cfn-lint: ``Metadata: cfn-lint: config: ignore_checks``), so both
@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from etl.aws.iam_emulation import load_template
+from etl.package_data import template
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yml"
+TEMPLATE = template()
 CHECKOV_VERSION = "3.3.30"
 CHECKOV_VENV = ROOT / ".venv-checkov"
 

@@ -20,9 +20,7 @@ from etl.aws.iam_emulation import (
     requests_for,
 )
 from etl.aws.sim import HANDLERS
-from tests.aws.test_static import POLICIES, ROOT, filled, sample
-
-TEMPLATE = ROOT / "template.yml"
+from tests.aws.test_static import POLICIES, TEMPLATE, filled, sample
 
 
 class Samples(dict):
@@ -43,7 +41,7 @@ def test_deployed_policies_are_the_documents_resolved() -> None:
         r["Metadata"]["PolicyDocument"]: name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"
     }
     for path in POLICIES:
-        role = documents[f"roles_and_policies/{path.name}"]
+        role = documents[path.relative_to(TEMPLATE.parent).as_posix()]
         if role not in deployed.policies:
             continue  # a role no emulated code runs under (the analysts')
         expected = json.loads(filled(json.loads(path.read_text())))["Statement"]

@@ -21,11 +21,10 @@ from statelint.linter import Linter
 
 from etl.aws.asl import load_definition, placeholders, render_definition
 from etl.aws.iam_check import check_policy, check_policy_file
-from etl.package_data import state_machine
+from etl.package_data import policies_dir, state_machine, template
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yml"
-POLICIES = sorted((ROOT / "roles_and_policies").glob("*.json"))
+TEMPLATE = template()  # etl/aws/template.yml, as the wheel ships it
+POLICIES = sorted(policies_dir().glob("*.json"))
 SAMPLE_ARNS = {
     "AWS::Partition": "aws",
     "AWS::Region": "us-east-1",
@@ -64,7 +63,7 @@ def filled(document: dict[str, Any]) -> str:
     return re.sub(r"\$\{([^}]+)\}", lambda m: sample(m.group(1)), text)
 
 
-def template() -> dict[str, Any]:
+def parsed_template() -> dict[str, Any]:
     decoded, matches = decode_str(TEMPLATE.read_text())
     assert not matches, matches
     return decoded
@@ -145,7 +144,7 @@ def test_definition_is_jsonpath_only() -> None:
 
 
 def test_template_substitutes_exactly_the_definition_placeholders() -> None:
-    machine = template()["Resources"]["EtlStateMachine"]["Properties"]
+    machine = parsed_template()["Resources"]["EtlStateMachine"]["Properties"]
     assert set(machine["DefinitionSubstitutions"]) == placeholders(state_machine().read_text())
 
 
@@ -236,12 +235,14 @@ def unsub(value: Any) -> Any:
 
 def test_template_inlines_exactly_the_policy_documents() -> None:
     roles = {
-        name: resource for name, resource in template()["Resources"].items() if resource["Type"] == "AWS::IAM::Role"
+        name: resource
+        for name, resource in parsed_template()["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
     }
     used = {}
     for name, role in roles.items():
         (policy,) = role["Properties"]["Policies"]
-        path = ROOT / role["Metadata"]["PolicyDocument"]
+        path = TEMPLATE.parent / role["Metadata"]["PolicyDocument"]  # relative to the template
         used[path.name] = name
         assert unsub(copy.deepcopy(dict(policy["PolicyDocument"]))) == json.loads(path.read_text()), name
     assert sorted(used) == [p.name for p in POLICIES]  # every document is used, by exactly one role

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ import pytest
 
 from etl.db import migrate
 from tests import pg
+from tests.aws.test_sim_cli import without_statement
+from tests.aws.test_static import POLICIES
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("validate", "generate", "run", "status", "db", "demo", "sim", "backfill")
@@ -42,14 +45,17 @@ class Installed:
     env: dict[str, str]
     server_url: str
 
-    def python(self, code: str) -> str:
+    def python(self, code: str, database: str | None = None) -> str:
+        env = dict(self.env)
+        if database is not None:
+            env |= {"ETL_DATABASE_URL": pg.database_url(self.server_url, database), "ETL_HOME": str(self.work / "py")}
         done = subprocess.run(
             [str(self.venv / "bin" / "python"), "-c", code],
             cwd=self.work,
-            env=self.env,
+            env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=600,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
@@ -127,7 +133,7 @@ def test_packaged_data_is_inside_the_installed_package(installed: Installed) -> 
     code = (
         "from etl import package_data as p; "
         "print(p.state_machine(), p.handlers_dir(), p.notebooks_dir(), p.samples_dir(), p.package_path('sql'), "
-        "sep='\\n')"
+        "p.template(), p.policies_dir(), sep='\\n')"
     )
     for path in installed.python(code).splitlines():
         assert Path(path).is_relative_to(installed.venv), path
@@ -138,6 +144,10 @@ def test_packaged_data_is_inside_the_installed_package(installed: Installed) -> 
     )
     assert listed.startswith(f"{len(migrate.available())} ")
     assert "'rds_write'" in listed and "'migrate'" in listed and "'reprocess'" in listed
+    policies = installed.python(
+        "from etl.package_data import policies_dir; print(len(list(policies_dir().glob('*.json'))))"
+    )
+    assert int(policies) == len(POLICIES)
 
 
 def test_generate_validate_db_run_status(installed: Installed) -> None:
@@ -200,12 +210,64 @@ def test_sim_runs_the_packaged_state_machine_and_handlers(installed: Installed) 
     files = [samples / "transactions_20240301.dat", samples / "corrupt" / "transactions_20240301.dat"]
     done = installed.etl("sim", *map(str, files), "--json", database=database)
     assert done.returncode == 1, done.stderr  # the corrupt file fails, as it must
+    assert done.stderr == ""  # no warning: the installed package enforces IAM as a checkout does
     good, bad = (json.loads(line) for line in done.stdout.splitlines())
     assert good["status"] == "SUCCESS" and good["notification"]["status"] == "SUCCESS"
     assert good["states"][0] == "ValidateFile" and "LoadToDatabase" in good["states"]
     assert bad["status"] == "FAILURE" and bad["notification"]["status"] == "FAILURE"
+    assert good["denied"] == bad["denied"] == []
     with psycopg.connect(pg.database_url(installed.server_url, database)) as conn:
         assert conn.execute("SELECT count(*) FROM fintech.transactions").fetchone()[0] > 0
+
+
+def test_sim_enforces_the_templates_policies_from_the_wheel(installed: Installed, tmp_path: Path) -> None:
+    """IAM is checked from an installed wheel: the packaged template's policies allow the good file (above);
+    a copy of the template one grant short (``--template``) fails the same file with the one-line denial."""
+    template = Path(installed.python("from etl.package_data import template; print(template())"))
+    assert template.is_relative_to(installed.venv)
+    custom = without_statement("CopyIntoRawAndVerify", tmp_path / "template.yml", source=template)
+    sample = installed.python("from etl.package_data import samples_dir; print(samples_dir())")
+    done = installed.etl(
+        "sim",
+        f"{sample}/transactions_20240301.dat",
+        "--template",
+        str(custom),
+        database=installed.database(migrated=True),
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"IAM as {custom} deploys it" in done.stderr
+    denied = [line.strip() for line in done.stdout.splitlines() if "IAM denied:" in line]
+    assert denied == [
+        "IAM denied: fintech-etl-lz-to-raw (role LzToRawRole) is not allowed s3:GetObject on arn:aws:s3:::"
+        "fintech-etl-raw/transactions/transactions_20240301.dat (by HeadObject): no statement of its policy allows it"
+    ], done.stdout
+
+
+def test_sim_deploys_the_templates_failure_handling_from_the_wheel(installed: Installed) -> None:
+    """The template-only parts of the stack stand in an installed package too: the trigger functions' retries
+    and on-failure queue, and the alarms on them and on the queue (what the failed-trigger tests exercise)."""
+    code = textwrap.dedent("""\
+        import json
+        from etl.aws.sim import function_name, simulation
+        with simulation() as sim:
+            lam, cloudwatch = sim.aws.client("lambda"), sim.aws.client("cloudwatch")
+            triggers = [function_name(m) for m in ("lz_to_raw", "start_step_function")]
+            configs = [lam.get_function_event_invoke_config(FunctionName=name) for name in triggers]
+            alarms = cloudwatch.describe_alarms()["MetricAlarms"]
+            print(json.dumps({
+                "retries": [c["MaximumRetryAttempts"] for c in configs],
+                "on_failure": sorted({c["DestinationConfig"]["OnFailure"]["Destination"] for c in configs}),
+                "queue": sim.failed_triggers_arn,
+                "alarms": sorted({a["Dimensions"][0]["Value"] for a in alarms}),
+            }))
+    """)
+    found = json.loads(installed.python(code, database=installed.database(migrated=True)).splitlines()[-1])
+    assert found["retries"] == [2, 2] and found["on_failure"] == [found["queue"]]
+    assert set(found["alarms"]) == {
+        "fintech-etl-lz-to-raw",
+        "fintech-etl-start-step-function",
+        "fintech-etl-failed-triggers",
+    }
 
 
 def test_backfill_runs_the_packaged_notebooks(installed: Installed) -> None:
@@ -229,8 +291,9 @@ def test_backfill_runs_the_packaged_notebooks(installed: Installed) -> None:
     assert profile["rows"] == 200  # the packaged sample day, profiled from its raw file
 
 
-def test_a_missing_data_file_is_one_line_exit_2(installed: Installed) -> None:
-    definition = Path(installed.python("from etl.package_data import state_machine; print(state_machine())"))
+@pytest.mark.parametrize("name", ["state_machine", "template"])
+def test_a_missing_data_file_is_one_line_exit_2(installed: Installed, name: str) -> None:
+    definition = Path(installed.python(f"from etl.package_data import {name}; print({name}())"))
     hidden = definition.with_name("hidden.yml")
     shutil.move(definition, hidden)
     try:
@@ -244,4 +307,4 @@ def test_a_missing_data_file_is_one_line_exit_2(installed: Installed) -> None:
         shutil.move(hidden, definition)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert "etl/aws/state_machine.yml" in lines[0] and "checkout" in lines[0]
+    assert f"etl/aws/{definition.name}" in lines[0] and "checkout" in lines[0]
