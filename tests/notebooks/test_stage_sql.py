@@ -1,5 +1,6 @@
 """DuckDB over the stage: a date filter prunes partitions (the other days' files are never opened), money is
-exact, and a feed with nothing staged still has a queryable view."""
+exact (in DuckDB and in the pandas frames the notebooks get), and a feed with nothing staged still has a
+queryable view."""
 
 from __future__ import annotations
 
@@ -33,6 +34,25 @@ def test_a_days_query_opens_only_that_days_files(stage: str) -> None:
     assert isinstance(total, Decimal) and total == sum(expected["amount"].to_pylist())
     with pytest.raises(Exception, match=r"(?i)parquet"):
         con.sql("SELECT count(*) FROM transactions").fetchall()
+
+
+def test_the_days_view_holds_only_its_days_and_hands_pandas_exact_decimals(stage: str) -> None:
+    for path in (Path(stage) / "transactions" / "business_date=2024-03-01").glob("*.parquet"):
+        path.write_bytes(b"not parquet")  # if the view opened this day, the query would fail
+    con = stage_sql.open_days(stage, "transactions", as_date("2024-03-02"), as_date("2024-03-03"))
+    frame = stage_sql.query(
+        con, "SELECT channel, sum(amount) AS amount FROM days WHERE channel = $channel GROUP BY ALL", channel="ATM"
+    )
+    expected = read_stage(stage, load_contract("transactions"), as_date("2024-03-02"), as_date("2024-03-03"))
+    rows = zip(expected["amount"].to_pylist(), expected["channel"].to_pylist(), strict=True)
+    atm = [amount for amount, channel in rows if channel == "ATM"]
+    assert frame["channel"].tolist() == ["ATM"]
+    assert isinstance(frame["amount"][0], Decimal) and frame["amount"][0] == sum(atm)
+
+
+def test_a_range_that_ends_before_it_starts_is_refused(stage: str) -> None:
+    with pytest.raises(ValueError, match="start 2024-03-03 is after end 2024-03-01"):
+        stage_sql.open_days(stage, "transactions", as_date("2024-03-03"), as_date("2024-03-01"))
 
 
 def test_a_feed_with_nothing_staged_has_every_column(tmp_path: Path) -> None:
