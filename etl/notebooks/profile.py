@@ -3,7 +3,9 @@
 A profile is taken of a raw ``.dat`` file (the text as it arrived, parsed by ``etl.core.parse``) or of a
 stage partition (typed rows). Conformance reuses the validator's checks, so "conforms" here means what it
 means to the pipeline. Card numbers never leave the parser unmasked: a raw profile gives no min/max for
-PII fields. Drift compares with the previous business day, taken from the same source.
+PII fields. That much is the contract's and the card data's business, so it lives here; comparing days
+(drift), charts and what to look at are the notebook's cells. A ``Profile`` is also a file format:
+``quality_history`` reads the null rates and distinct counts of the profiles written here.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from matplotlib.figure import Figure
 
 from etl.contract import Contract, FieldSpec, FieldType, Pii, load_contract
 from etl.core import checks
@@ -33,8 +34,9 @@ from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, stage_or_samp
 Source = Literal["raw", "stage"]
 # Lineage that changes on every run says nothing about the data; leaving it out keeps profiles comparable.
 VOLATILE_COLUMNS = ("execution_name", "loaded_at")
-DRIFT_NULL_RATE = 0.05  # a null-rate change above this is flagged
-DRIFT_CONFORMANCE = 0.01  # so is a drop in pattern/allowed/type conformance above this
+# A card's stand-ins in the stage: their min/max says nothing about the data and would only show tokens.
+CARD_COLUMNS = ("card_last4", "card_token")
+RATES = ("null_rate", "pattern_ok", "allowed_ok", "type_ok")  # shares of rows, as floats (NaN: does not apply)
 _TYPE_CHECKS = {
     FieldType.date: checks.bad_date,
     FieldType.timestamp: checks.bad_timestamp,
@@ -45,7 +47,8 @@ _TYPE_CHECKS = {
 
 @dataclass
 class Profile:
-    """One day's profile of a feed: per-field statistics, and the drift against the previous business day."""
+    """One day's profile of a feed: per-field statistics, and the drift against the previous business day
+    (which the notebook computes; a profile written without one has ``previous_date`` None)."""
 
     feed: str
     business_date: dt.date
@@ -136,7 +139,12 @@ def _raw_field(spec: FieldSpec, values: pa.Array) -> dict[str, Any]:
 def profile_raw(path: str | Path, contract: Contract) -> tuple[int, pd.DataFrame]:
     """Row count and per-field statistics of a raw file's detail records."""
     table = raw_table(path, contract)
-    return table.num_rows, pd.DataFrame([_raw_field(spec, table[spec.name]) for spec in contract.fields])
+    return table.num_rows, _frame([_raw_field(spec, table[spec.name]) for spec in contract.fields])
+
+
+def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per-field records as a frame whose rate columns are floats, so a notebook can subtract and compare them."""
+    return pd.DataFrame(records).astype(dict.fromkeys(RATES, float))
 
 
 # --- stage partitions --------------------------------------------------------------------------------------
@@ -149,7 +157,7 @@ def _stage_field(contract: Contract, name: str, values: pa.Array) -> dict[str, A
     text = values.cast(pa.string()) if pa.types.is_string(values.type) else None
     pattern = checks.matches(text, spec.pattern) if spec and spec.pattern and text is not None else None
     allowed = checks.to_mask(pc.is_in(values, pa.array(spec.allowed))) if spec and spec.allowed else None
-    extremes = pc.min_max(values) if present.any() else None
+    extremes = pc.min_max(values) if present.any() and name not in CARD_COLUMNS else None
     return {
         "field": name,
         "type": str(values.type),
@@ -171,99 +179,43 @@ def profile_stage(stage_uri: str, contract: Contract, day: dt.date) -> tuple[int
     """Row count and per-column statistics of one stage partition (volatile lineage left out)."""
     table = read_stage(stage_uri, contract, day, day)
     names = [n for n in table.column_names if n not in VOLATILE_COLUMNS]
-    return table.num_rows, pd.DataFrame([_stage_field(contract, n, table[n]) for n in names])
+    return table.num_rows, _frame([_stage_field(contract, n, table[n]) for n in names])
 
 
-# --- one day, drift, output -------------------------------------------------------------------------------
+# --- one day, output ----------------------------------------------------------------------------------------
 
 
-def _measure(
-    contract: Contract, day: dt.date, source: Source, raw_dir: str, stage_uri: str
-) -> tuple[int, pd.DataFrame] | None:
-    """Statistics of one day from the chosen source, or None when that day has no data there."""
-    if source == "stage":
-        rows, frame = profile_stage(stage_uri, contract, day)
-        return (rows, frame) if rows else None
-    files = dat_files(contract, raw_dir, day, day)
-    if not files:
-        return None
-    if len(files) > 1:
-        raise ValueError(f"{len(files)} {contract.feed} files for {day}; profile them one by one")
-    return profile_raw(files[0], contract)
-
-
-def drift(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
-    """Per field: null rate, distinct count and conformance today against the previous day; ``flag`` marks drift."""
-    merged = current.merge(previous, on="field", how="outer", suffixes=("", "_prev"), sort=False)
-    merged = merged.set_index("field").reindex(list(dict.fromkeys([*current["field"], *previous["field"]])))
-    out = pd.DataFrame(index=merged.index)
-    out["null_rate"] = merged["null_rate"]
-    out["null_rate_prev"] = merged["null_rate_prev"]
-    out["distinct"] = merged["distinct"]
-    out["distinct_prev"] = merged["distinct_prev"]
-    flags = []
-    for _, row in merged.iterrows():
-        reasons = []
-        if _missing(row["type"]) or _missing(row["type_prev"]):
-            reasons.append("field appeared" if _missing(row["type_prev"]) else "field disappeared")
-        elif abs((row["null_rate"] or 0) - (row["null_rate_prev"] or 0)) > DRIFT_NULL_RATE:
-            reasons.append("null rate")
-        for check in ("pattern_ok", "allowed_ok", "type_ok"):
-            now, before = row.get(check), row.get(f"{check}_prev")
-            if not _missing(now) and not _missing(before) and before - now > DRIFT_CONFORMANCE:
-                reasons.append(check.removesuffix("_ok"))
-        flags.append(", ".join(reasons))
-    out["flag"] = flags
-    return out.reset_index()
-
-
-def profile(
+def measure(
     feed: str,
-    business_date: str,
+    business_date: str | dt.date,
     source: Source = "raw",
     raw_dir: str = SAMPLES_DIR,
     stage_uri: str = "",
-) -> Profile:
-    """Profile ``feed`` on an ISO business date from ``raw`` files in ``raw_dir`` or the ``stage``.
+    *,
+    missing_ok: bool = False,
+) -> Profile | None:
+    """Profile ``feed`` on one business date from ``raw`` files in ``raw_dir`` or from the ``stage``.
 
-    The previous business day is the day before, from the same source; without it there is no drift.
-    An empty ``stage_uri`` with ``source="stage"`` means a stage built from ``raw_dir``'s samples.
+    A day without data raises ``FileNotFoundError``, or gives None with ``missing_ok`` (the day before, say,
+    which a profile compares with when it exists). An empty ``stage_uri`` with ``source="stage"`` means a stage
+    built from ``raw_dir``'s samples.
     """
     contract = load_contract(feed)
     day = as_date(business_date)
     if source not in ("raw", "stage"):
         raise ValueError(f"source must be 'raw' or 'stage', not {source!r}")
     if source == "stage":
-        stage_uri = stage_or_samples(feed, stage_uri, raw_dir)
-    measured = _measure(contract, day, source, raw_dir, stage_uri)
-    if measured is None:
-        raise FileNotFoundError(f"no {feed} data for {day} in the {source} source")
-    rows, fields = measured
-    result = Profile(feed, day, source, rows, fields)
-    before = day - dt.timedelta(days=1)
-    previous = _measure(contract, before, source, raw_dir, stage_uri)
-    if previous is not None:
-        result.previous_date = before
-        result.drift = drift(fields, previous[1])
-    return result
-
-
-def plot_fields(result: Profile) -> Figure:
-    """Null rate and worst conformance per field, as horizontal bars (0 to 1)."""
-    frame = result.fields
-    conformance = frame[["pattern_ok", "allowed_ok", "type_ok"]].astype(float).min(axis=1).fillna(1.0)
-    figure = Figure(figsize=(7, 0.25 * len(frame) + 1.2))
-    axes = figure.subplots()
-    positions = np.arange(len(frame))
-    axes.barh(positions - 0.2, frame["null_rate"].astype(float), height=0.4, label="null rate")
-    axes.barh(positions + 0.2, conformance, height=0.4, label="conformance")
-    axes.set_yticks(positions, frame["field"])
-    axes.invert_yaxis()
-    axes.set_xlim(0, 1)
-    axes.set_title(f"{result.feed} {result.business_date} ({result.source})")
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    return figure
+        rows, fields = profile_stage(stage_or_samples(feed, stage_uri, raw_dir), contract, day)
+    else:
+        files = dat_files(contract, raw_dir, day, day)
+        if len(files) > 1:
+            raise ValueError(f"{len(files)} {feed} files for {day}; profile them one by one")
+        rows, fields = profile_raw(files[0], contract) if files else (0, pd.DataFrame())
+    if rows:
+        return Profile(feed, day, source, rows, fields)
+    if missing_ok:
+        return None
+    raise FileNotFoundError(f"no {feed} data for {day} in the {source} source")
 
 
 def to_html(result: Profile) -> str:

@@ -125,11 +125,10 @@ def profiles(
     for day in pd.date_range(first, last).date:
         name = f"{feed}_{day:%Y%m%d}.profile.json"
         if not target.exists(name):
-            try:
-                result = profile.profile(feed, day.isoformat(), "stage", stage_uri=stage)
-            except FileNotFoundError:
+            measured = profile.measure(feed, day, "stage", stage_uri=stage, missing_ok=True)
+            if measured is None:
                 continue  # nothing staged that day
-            profile.write(result, str(folder) if folder else profiles_dir)
+            profile.write(measured, str(folder) if folder else profiles_dir)  # fields only: the history reads no drift
         with target.open_read(name) as stream:
             document = json.loads(stream.read())
         for column in document["fields"]:

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from etl.config import Settings, get_settings
 from etl.contract import load_contract
@@ -72,19 +71,6 @@ class Result:
         bad = [f"{c.file}: {c.decision} {c.detail}".strip() for c in self.changes if c.failed]
         if bad:
             raise ReprocessError(f"{self.feed} {self.business_date}: " + "; ".join(bad))
-
-
-def plot(result: Result) -> Figure:
-    """Inserted, updated, deleted and unchanged rows per file, as grouped bars."""
-    frame = result.table().set_index("file")[["inserted", "updated", "deleted", "unchanged"]]
-    figure = Figure(figsize=(7, 3))
-    axes = figure.subplots()
-    if len(frame):
-        frame.plot.bar(ax=axes, rot=0)
-    axes.set_title(f"{result.feed} {result.business_date}: {'would change' if result.dry_run else 'changed'}")
-    axes.set_ylabel("rows")
-    figure.tight_layout()
-    return figure
 
 
 def day_files(source: Zone, feed: str, day: dt.date) -> list[str]:

@@ -51,7 +51,7 @@ def test_one_tagged_parameters_cell_with_typed_commented_defaults(name: str) -> 
     for line in tagged[0].source.splitlines():
         assert ": " in line.split("=")[0] and "  # " in line, f"untyped or uncommented parameter: {line}"
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
-    assert "def " not in code and "class " not in code  # logic lives in etl, not in notebooks
+    assert "def " not in code and "class " not in code  # cells read top to bottom; helpers belong in etl
     assert notebook.metadata.kernelspec.name == "python3"
 
 
@@ -88,7 +88,7 @@ def test_nbval_checks_golden_outputs_and_catches_a_changed_output(nb_env: dict[s
     folder = tmp_path / "golden"
     shutil.copytree(GOLDEN_DIR, folder)
     tampered = nbformat.read(folder / "profile_schema.ipynb", as_version=4)
-    cell = next(c for c in tampered.cells if c.cell_type == "code" and "result.rows" in c.source)
+    cell = next(c for c in tampered.cells if c.cell_type == "code" and "today.rows" in c.source)
     cell.outputs[0]["text"] = cell.outputs[0]["text"].replace("200 rows", "201 rows")
     nbformat.write(tampered, folder / "tampered_profile_schema.ipynb")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
@@ -112,12 +112,21 @@ def test_nbval_checks_golden_outputs_and_catches_a_changed_output(nb_env: dict[s
 
 
 def test_explore_with_other_parameters(tmp_path: Path, nb_env: dict[str, str]) -> None:
+    """Another feed runs its own sections (the transactions ones stay silent), the days view holds only the days
+    asked for, and the ``query`` parameter sees the whole stage with exact sums."""
     notebook = execute(
-        "explore_stage", tmp_path / "out.ipynb", feed="account_summary", start="2024-03-02", end="2024-03-03"
+        "explore_stage",
+        tmp_path / "out.ipynb",
+        feed="account_summary",
+        start="2024-03-02",
+        end="2024-03-03",
+        query="SELECT count(*) AS n, sum(current_balance) AS balance FROM account_summary",
     )
     text = text_of(notebook)
-    assert "account_summary: 400 rows" in text
-    assert "2024-03-01" not in text.split("Rows per")[0]  # pruned to the two days asked for
+    assert "account_summary: 400 rows from 2024-03-02 to 2024-03-03" in text
+    assert "2024-03-01" not in text  # pruned to the two days asked for
+    assert "delinquency_bucket" in text and "debit_credit" not in text
+    assert "600  2520491.38" in text  # all three sample days, to the cent
 
 
 def test_profile_of_a_stage_partition_writes_json_and_html(tmp_path: Path, nb_env: dict[str, str]) -> None:
