@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from etl.notebooks import KERNEL, golden
+from etl.notebooks.samples import SAMPLES_DIR, data_path
 from tests.notebooks.conftest import GOLDEN_DIR, NOTEBOOKS, SANITIZE_FILE, run_pytest
 
 NAMES = ("explore_stage", "profile_schema", "quality_history", "reprocess")
@@ -144,6 +145,21 @@ def test_profile_of_a_stage_partition_writes_json_and_html(tmp_path: Path, nb_en
     fields = {f["field"]: f for f in written["fields"]}
     assert fields["channel"]["allowed_ok"] == 1.0 and "card_number" not in fields
     assert (out / "transactions_20240302.profile.html").read_text().startswith("<!doctype html>")
+
+
+def test_profile_flags_a_null_rate_that_moved_since_the_day_before(tmp_path: Path, nb_env: dict[str, str]) -> None:
+    """The drift rules written in the notebook's cells flag a field an upstream system stopped filling."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    samples = data_path(SAMPLES_DIR)
+    shutil.copy(samples / "account_summary_20240301.dat", raw)
+    lines = (samples / "account_summary_20240302.dat").read_text().splitlines(keepends=True)
+    blanked = [line[:85] + " " * 8 + line[93:] if line.startswith("D") else line for line in lines]  # 86-93
+    (raw / "account_summary_20240302.dat").write_text("".join(blanked))
+    notebook = execute("profile_schema", tmp_path / "out.ipynb", raw_dir=str(raw), output_dir=str(tmp_path / "p"))
+    assert "flagged: payment_due_date" in text_of(notebook)
+    drift = json.loads((tmp_path / "p" / "account_summary_20240302.profile.json").read_text())["drift"]
+    assert [(d["field"], d["flag"]) for d in drift if d["flag"]] == [("payment_due_date", "null rate")]
 
 
 def test_reprocess_applies_a_day_and_the_database_changes(tmp_path: Path, nb_env: dict[str, str]) -> None:
