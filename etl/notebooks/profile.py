@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -185,6 +185,26 @@ def profile_stage(stage_uri: str, contract: Contract, day: dt.date) -> tuple[int
 # --- one day, output ----------------------------------------------------------------------------------------
 
 
+@overload
+def measure(
+    feed: str,
+    business_date: str | dt.date,
+    source: Source = ...,
+    raw_dir: str = ...,
+    stage_uri: str = ...,
+    *,
+    missing_ok: Literal[False] = ...,
+) -> Profile: ...
+@overload
+def measure(
+    feed: str,
+    business_date: str | dt.date,
+    source: Source = ...,
+    raw_dir: str = ...,
+    stage_uri: str = ...,
+    *,
+    missing_ok: bool,
+) -> Profile | None: ...
 def measure(
     feed: str,
     business_date: str | dt.date,
