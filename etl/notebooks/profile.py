@@ -244,7 +244,7 @@ def to_html(result: Profile) -> str:
     drift_part = (
         result.drift.to_html(index=False, na_rep="")
         if result.previous_date
-        else "<p>No previous business day to compare with.</p>"
+        else "<p>No comparison with a previous business day in this profile.</p>"
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
