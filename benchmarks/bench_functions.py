@@ -26,7 +26,8 @@ keeps in its temp folder (``/tmp`` on Lambda: 512 MB unless ``EphemeralStorage``
 
 The last table applies the sizing rule of docs/design.md §11 (``size_lambda``) to the largest size measured:
 memory = peak x 1.5 rounded up to 128 MB, at least one vCPU (1,769 MB) for a function spending over 10 s of CPU;
-Lambda gives a function memory/1769 vCPU, so the local time becomes ``max(wall, cpu / vcpus)`` there, and the
+Lambda gives a function memory/1769 vCPU, so the local time becomes ``max(wall, cpu / vcpus)`` there, or the
+bytes it read and wrote at an assumed 40 MiB/s (S3 and Aurora over the network) if longer, and the
 timeout is 3x that (slower vCPUs, real S3 and Aurora over the network), at least 60 s, rounded up to 30 s,
 capped at Lambda's 900 s; ``/tmp`` (EphemeralStorage) = 1.5x what the function held there, up to 512 MB.
 """
@@ -61,6 +62,7 @@ LAMBDA_MAX_TIMEOUT = 900
 HEADROOM_MEMORY = 1.5
 HEADROOM_TIME = 3.0
 CPU_HEAVY_S = 10.0  # a function spending more CPU than this on the file gets at least one full vCPU
+S3_MIB_S = 40.0  # assumed: what one Lambda streams from S3 / to the database per second (local I/O is faster)
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 #: The peak of the function's own process: VmHWM, read by the process itself at its end. (The ``ru_maxrss``
@@ -69,6 +71,12 @@ PEAK = """
 def _peak_kib(pid="self"):
     with open(f"/proc/{{pid}}/status") as f:
         return int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+
+
+def _io_kib():
+    with open("/proc/self/io") as f:
+        counts = dict(line.split(": ") for line in f.read().splitlines())
+    return (int(counts["rchar"]) + int(counts["wchar"])) // 1024
 """
 
 #: a cold Lambda: the handler module imported from the handlers folder, called once with the event file's event
@@ -81,7 +89,7 @@ handler = importlib.import_module({module!r}).handler
 with open({event!r}) as f:
     event = json.load(f)
 result = handler(event, types.SimpleNamespace(function_name={name!r}, aws_request_id="benchmark"))
-print(json.dumps({{"result": result, "peak_kib": _peak_kib()}}))
+print(json.dumps({{"result": result, "peak_kib": _peak_kib(), "io_kib": _io_kib()}}))
 """
 )
 
@@ -136,6 +144,7 @@ class Measurement:
     wall_s: float
     cpu_s: float
     tmp_mib: float = 0.0  # what the function keeps in its temp folder at once (Lambda's /tmp)
+    io_mib: float = 0.0  # bytes the process read and wrote (files and sockets: S3, PostgreSQL, /tmp)
     note: str = ""
 
 
@@ -346,7 +355,7 @@ class Runner:
         with watched_tmp(home) as tmp:
             child = run_measured(code, env, self.work, state)
         shutil.rmtree(home, ignore_errors=True)
-        self._keep(state, module, child.report["peak_kib"], child.wall_s, child.cpu_s, tmp[0], note)
+        self._keep(state, module, child, tmp[0], note)
         return child.report["result"]
 
     def glue(self, source: Path, pointer: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -365,24 +374,27 @@ class Runner:
         with watched_tmp(home) as tmp:
             child = run_measured(code, env, self.work, "TransformWithGlue")
         report = child.report
-        peak = report["peak_kib"] + report["jvm_peak_kib"]
-        cpu = report["cpu"] + report["jvm_cpu"]
         staged = Path(report["result"]["stage_file"]).stat().st_size
         note = (
             f"not a Lambda: local[2] driver, Python {report['peak_kib'] / 1024:.0f} + "
             f"JVM {report['jvm_peak_kib'] / 1024:.0f} MiB; stage file {staged / MiB:,.0f} MiB"
         )
-        self._keep("TransformWithGlue", "glue", peak, child.wall_s, cpu, tmp[0], note)
+        # the JVM is not waited for by the driver: its peak and CPU time come from /proc
+        glue = Child(
+            {"peak_kib": report["peak_kib"] + report["jvm_peak_kib"]}, child.wall_s, report["cpu"] + report["jvm_cpu"]
+        )
+        self._keep("TransformWithGlue", "glue", glue, tmp[0], note)
         shutil.rmtree(stage, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
         return report["result"]
 
-    def _keep(self, state: str, module: str, peak_kib: int, wall: float, cpu: float, tmp: int, note: str) -> None:
-        m = Measurement(state, module, self.rows, self.file_bytes, peak_kib / 1024, wall, cpu, tmp / MiB, note)
+    def _keep(self, state: str, module: str, child: Child, tmp: int, note: str) -> None:
+        peak, io = child.report["peak_kib"] / 1024, child.report.get("io_kib", 0) / 1024
+        m = Measurement(state, module, self.rows, self.file_bytes, peak, child.wall_s, child.cpu_s, tmp / MiB, io, note)
         self.results.append(m)
         print(
-            f"  {state:<18} peak {m.peak_mib:7.1f} MiB  wall {wall:7.2f} s  cpu {cpu:7.2f} s"
-            f"  tmp {m.tmp_mib:6.0f} MiB  {note}",
+            f"  {state:<18} peak {m.peak_mib:7.1f} MiB  wall {m.wall_s:7.2f} s  cpu {m.cpu_s:7.2f} s"
+            f"  tmp {m.tmp_mib:6.0f} MiB  io {io:7.0f} MiB  {note}",
             flush=True,
         )
 
@@ -469,25 +481,26 @@ class Sizing:
 def size_lambda(m: Measurement) -> Sizing:
     """docs/design.md §11's rule: memory = peak x 1.5 up to 128 MB, and one full vCPU (1,769 MB) for a function
     that spends over 10 s of CPU on the file (below that its time grows as 1/vCPU while Lambda bills the same
-    GB-seconds); time on Lambda = max(wall, cpu / vCPUs) at that memory; timeout = 3x that, at least 60 s, up
-    to 30 s, capped at 900 s; /tmp = 1.5x what the function held there, up to 512 MB (512 at least)."""
+    GB-seconds); time on Lambda = max(wall, cpu / vCPUs, I/O bytes at 40 MiB/s) at that memory; timeout = 3x
+    that, at least 60 s, up to 30 s, capped at 900 s; /tmp = 1.5x what the function held there, up to 512 MB
+    (512 at least)."""
     memory = max(256, math.ceil(m.peak_mib * HEADROOM_MEMORY / 128) * 128)
     if m.cpu_s > CPU_HEAVY_S:
         memory = max(memory, ONE_VCPU_MB)
     vcpus = min(memory / ONE_VCPU_MB, 6.0)
-    on_lambda = max(m.wall_s, m.cpu_s / vcpus)
+    on_lambda = max(m.wall_s, m.cpu_s / vcpus, m.io_mib / S3_MIB_S)
     wanted = max(60, math.ceil(on_lambda * HEADROOM_TIME / 30) * 30)
     tmp = max(512, math.ceil(m.tmp_mib * HEADROOM_MEMORY / 512) * 512)
     return Sizing(memory, on_lambda, min(wanted, LAMBDA_MAX_TIMEOUT), wanted <= LAMBDA_MAX_TIMEOUT, tmp)
 
 
 def print_tables(results: list[Measurement], template: Mapping[str, Any]) -> None:
-    print("\n| state | rows | file MiB | peak RSS MiB | wall s | CPU s | /tmp MiB | note |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| state | rows | file MiB | peak RSS MiB | wall s | CPU s | /tmp MiB | I/O MiB | note |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in results:
         print(
             f"| {m.state} | {m.rows:,} | {m.file_bytes / MiB:,.0f} | {m.peak_mib:,.0f} | {m.wall_s:,.1f} "
-            f"| {m.cpu_s:,.1f} | {m.tmp_mib:,.0f} | {m.note} |"
+            f"| {m.cpu_s:,.1f} | {m.tmp_mib:,.0f} | {m.io_mib:,.0f} | {m.note} |"
         )
     largest = max(m.rows for m in results)
     print(f"\nSizing from {largest:,} rows (memory = peak x {HEADROOM_MEMORY}, timeout = {HEADROOM_TIME}x the time")

@@ -19,8 +19,8 @@ def test_every_function_runs_measured_on_a_tiny_file(db_url: str, tmp_path: Path
 
 
 def test_sizing_rule_headroom_vcpu_share_tmp_and_lambda_limit() -> None:
-    def measured(peak: float, wall: float, cpu: float, tmp: float = 0) -> bench.Measurement:
-        return bench.Measurement("S", "m", 1, 1, peak, wall, cpu, tmp)
+    def measured(peak: float, wall: float, cpu: float, tmp: float = 0, io: float = 0) -> bench.Measurement:
+        return bench.Measurement("S", "m", 1, 1, peak, wall, cpu, tmp, io)
 
     small = bench.size_lambda(measured(100, 2, 1))
     assert (small.memory_mb, small.timeout_s, small.fits, small.tmp_mb) == (256, 60, True, 512)  # floors
@@ -28,5 +28,7 @@ def test_sizing_rule_headroom_vcpu_share_tmp_and_lambda_limit() -> None:
     assert (light.memory_mb, round(light.lambda_s), light.timeout_s) == (1536, 30, 90)
     heavy = bench.size_lambda(measured(300, 20, 40, tmp=729))  # CPU-bound: one full vCPU, 40 s of CPU
     assert (heavy.memory_mb, round(heavy.lambda_s), heavy.timeout_s, heavy.tmp_mb) == (1769, 40, 120, 1536)
+    streaming = bench.size_lambda(measured(300, 10, 5, io=4000))  # 4,000 MiB through S3 at 40 MiB/s: 100 s
+    assert (streaming.memory_mb, round(streaming.lambda_s), streaming.timeout_s) == (512, 100, 300)
     too_long = bench.size_lambda(measured(400, 400, 400))
     assert too_long.timeout_s == 900 and not too_long.fits
