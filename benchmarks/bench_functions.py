@@ -26,8 +26,8 @@ keeps in its temp folder (``/tmp`` on Lambda: 512 MB unless ``EphemeralStorage``
 
 The last table applies the sizing rule of docs/design.md §11 (``size_lambda``) to the largest size measured:
 memory = peak x 1.5 rounded up to 128 MB, at least one vCPU (1,769 MB) for a function spending over 10 s of CPU;
-Lambda gives a function memory/1769 vCPU, so the local time becomes ``max(wall, cpu / vcpus)`` there, or the
-bytes it read and wrote at an assumed 40 MiB/s (S3 and Aurora over the network) if longer, and the
+Lambda gives a function memory/1769 vCPU, so the local time becomes ``max(wall, cpu / vcpus + database CPU)``
+there, or the bytes it read and wrote at an assumed 40 MiB/s (S3 and Aurora over the network) if longer, and the
 timeout is 3x that (slower vCPUs, real S3 and Aurora over the network), at least 60 s, rounded up to 30 s,
 capped at Lambda's 900 s; ``/tmp`` (EphemeralStorage) = 1.5x what the function held there, up to 512 MB.
 """
@@ -73,10 +73,31 @@ def _peak_kib(pid="self"):
         return int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
 
 
+import socket as _socket
+_NET = [0]  # bytes through Python sockets (S3 over HTTP; libpq's own socket is not one): rchar does not see them
+
+
+def _counted(name, size):
+    method = getattr(_socket.socket, name)
+
+    def counting(self, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        _NET[0] += size(result, args)
+        return result
+
+    setattr(_socket.socket, name, counting)
+
+
+_counted("recv", lambda r, a: len(r))
+_counted("recv_into", lambda r, a: r)
+_counted("send", lambda r, a: r)
+_counted("sendall", lambda r, a: memoryview(a[0]).nbytes)
+
+
 def _io_kib():
     with open("/proc/self/io") as f:
         counts = dict(line.split(": ") for line in f.read().splitlines())
-    return (int(counts["rchar"]) + int(counts["wchar"])) // 1024
+    return (int(counts["rchar"]) + int(counts["wchar"]) + _NET[0]) // 1024
 """
 
 #: a cold Lambda: the handler module imported from the handlers folder, called once with the event file's event
@@ -144,8 +165,10 @@ class Measurement:
     wall_s: float
     cpu_s: float
     tmp_mib: float = 0.0  # what the function keeps in its temp folder at once (Lambda's /tmp)
-    io_mib: float = 0.0  # bytes the process read and wrote (files and sockets: S3, PostgreSQL, /tmp)
+    io_mib: float = 0.0  # bytes the process read and wrote: files (/tmp) and Python sockets (S3), not libpq's
     note: str = ""
+    db_cpu_s: float = 0.0  # the PostgreSQL server's CPU time meanwhile (its whole cluster serves only this run)
+    load: float = 0.0  # the machine's load average when the function started (wall times depend on it)
 
 
 # --- the file -------------------------------------------------------------------------------------------------
@@ -334,14 +357,37 @@ def watched_tmp(folder: Path) -> Iterator[list[int]]:
         watcher.join()
 
 
+def server_cpu(postmaster: int | None) -> float:
+    """CPU seconds of a PostgreSQL server so far: the postmaster's own and its reaped backends' (cutime, cstime),
+    plus its live children's. 0 without a server of our own."""
+    if postmaster is None:
+        return 0.0
+
+    def times(pid: int | str) -> tuple[int, list[str]]:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), fields  # (ppid, fields from state on)
+
+    ticks = sum(int(x) for x in times(postmaster)[1][11:15])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                ppid, fields = times(entry)
+                if ppid == postmaster:
+                    ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Runner:
     """Runs the functions of one size on one stack, in order, keeping each measurement."""
 
-    def __init__(self, stack: Stack, template: Mapping[str, Any], work: Path, rows: int, file_bytes: int) -> None:
+    def __init__(
+        self, stack: Stack, template: Mapping[str, Any], work: Path, rows: int, file_bytes: int, db_pid: int | None
+    ) -> None:
         from etl.package_data import handlers_dir
 
         self.stack, self.template, self.work = stack, template, work
-        self.rows, self.file_bytes = rows, file_bytes
+        self.rows, self.file_bytes, self.db_pid = rows, file_bytes, db_pid
         self.handlers = str(handlers_dir())
         self.results: list[Measurement] = []
 
@@ -352,10 +398,13 @@ class Runner:
         event_file.write_text(json.dumps(event))
         code = RUN_HANDLER.format(handlers=self.handlers, module=module, event=str(event_file), name=state)
         env = function_env(self.template, module, self.stack, home)
+        db_before, load = server_cpu(self.db_pid), os.getloadavg()[0]
         with watched_tmp(home) as tmp:
             child = run_measured(code, env, self.work, state)
         shutil.rmtree(home, ignore_errors=True)
         self._keep(state, module, child, tmp[0], note)
+        self.results[-1].db_cpu_s = server_cpu(self.db_pid) - db_before
+        self.results[-1].load = load
         return child.report["result"]
 
     def glue(self, source: Path, pointer: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -399,12 +448,14 @@ class Runner:
         )
 
 
-def run_size(stack: Stack, template: Mapping[str, Any], work: Path, source: Path, glue: bool) -> list[Measurement]:
+def run_size(
+    stack: Stack, template: Mapping[str, Any], work: Path, source: Path, glue: bool, db_pid: int | None
+) -> list[Measurement]:
     """The file through every function, the production way, on a fresh stack."""
     from etl.aws.sim import s3_event
 
     rows = int(source.parent.name.rsplit("-", 1)[1])
-    runner = Runner(stack, template, work, rows, source.stat().st_size)
+    runner = Runner(stack, template, work, rows, source.stat().st_size, db_pid)
     s3 = stack.client("s3")
     started = time.perf_counter()
     s3.upload_file(str(source), stack.buckets["landing"], source.name)
@@ -481,26 +532,30 @@ class Sizing:
 def size_lambda(m: Measurement) -> Sizing:
     """docs/design.md §11's rule: memory = peak x 1.5 up to 128 MB, and one full vCPU (1,769 MB) for a function
     that spends over 10 s of CPU on the file (below that its time grows as 1/vCPU while Lambda bills the same
-    GB-seconds); time on Lambda = max(wall, cpu / vCPUs, I/O bytes at 40 MiB/s) at that memory; timeout = 3x
+    GB-seconds); time on Lambda = max(wall, cpu / vCPUs + the database's CPU, I/O bytes at 40 MiB/s) at that
+    memory; timeout = 3x
     that, at least 60 s, up to 30 s, capped at 900 s; /tmp = 1.5x what the function held there, up to 512 MB
     (512 at least)."""
     memory = max(256, math.ceil(m.peak_mib * HEADROOM_MEMORY / 128) * 128)
     if m.cpu_s > CPU_HEAVY_S:
         memory = max(memory, ONE_VCPU_MB)
     vcpus = min(memory / ONE_VCPU_MB, 6.0)
-    on_lambda = max(m.wall_s, m.cpu_s / vcpus, m.io_mib / S3_MIB_S)
+    on_lambda = max(m.wall_s, m.cpu_s / vcpus + m.db_cpu_s, m.io_mib / S3_MIB_S)
     wanted = max(60, math.ceil(on_lambda * HEADROOM_TIME / 30) * 30)
     tmp = max(512, math.ceil(m.tmp_mib * HEADROOM_MEMORY / 512) * 512)
     return Sizing(memory, on_lambda, min(wanted, LAMBDA_MAX_TIMEOUT), wanted <= LAMBDA_MAX_TIMEOUT, tmp)
 
 
 def print_tables(results: list[Measurement], template: Mapping[str, Any]) -> None:
-    print("\n| state | rows | file MiB | peak RSS MiB | wall s | CPU s | /tmp MiB | I/O MiB | note |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| state | rows | file MiB | peak RSS MiB | wall s | CPU s | DB CPU s | /tmp MiB | I/O MiB | load avg "
+        "| note |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for m in results:
         print(
             f"| {m.state} | {m.rows:,} | {m.file_bytes / MiB:,.0f} | {m.peak_mib:,.0f} | {m.wall_s:,.1f} "
-            f"| {m.cpu_s:,.1f} | {m.tmp_mib:,.0f} | {m.io_mib:,.0f} | {m.note} |"
+            f"| {m.cpu_s:,.1f} | {m.db_cpu_s:,.1f} | {m.tmp_mib:,.0f} | {m.io_mib:,.0f} | {m.load:.1f} | {m.note} |"
         )
     largest = max(m.rows for m in results)
     print(f"\nSizing from {largest:,} rows (memory = peak x {HEADROOM_MEMORY}, timeout = {HEADROOM_TIME}x the time")
@@ -561,11 +616,12 @@ def main(argv: list[str] | None = None) -> list[Measurement]:
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-functions-") as tmp:
         work = Path(tmp)
         endpoint = stack.enter_context(moto_server(work / "moto.log"))
-        cluster_url = None
+        cluster_url, db_pid = None, None
         if not args.database_url:
             cluster = pg.start_cluster()
             stack.callback(cluster.stop)
             cluster_url = cluster.url()
+            db_pid = int((cluster.pgdata / "postmaster.pid").read_text().split()[0])
         for rows in args.rows or [10_000_000]:
             source = data_file(rows, args.data)
             print(f"\n== {rows:,} rows, {source.stat().st_size / MiB:,.0f} MiB: {source}", flush=True)
@@ -573,7 +629,7 @@ def main(argv: list[str] | None = None) -> list[Measurement]:
             size_work.mkdir()
             with fresh_database(cluster_url, args.database_url) as url:
                 deployed = deploy(endpoint, f"bench-{rows}", url, template)
-                results += run_size(deployed, template, size_work, source, glue=not args.no_glue)
+                results += run_size(deployed, template, size_work, source, not args.no_glue, db_pid)
             shutil.rmtree(size_work, ignore_errors=True)
     print_tables(results, template)
     return results
