@@ -124,6 +124,43 @@ def test_every_task_has_timeout_retry_and_catch_all() -> None:
         assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.ALL"]], name
 
 
+def short_task_timeouts(template: dict[str, Any], definition: dict[str, Any]) -> list[str]:
+    """Tasks whose ``TimeoutSeconds`` does not exceed the timeout of the function or Glue job they run (in
+    seconds; a Glue job's ``Timeout`` is in minutes)."""
+    resources = template["Resources"]
+    machine = next(r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine")
+    targets = machine["Properties"]["DefinitionSubstitutions"]
+    short = []
+    for name, state in definition["States"].items():
+        if state["Type"] != "Task":
+            continue
+        placeholder = (state["Parameters"].get("FunctionName") or state["Parameters"]["JobName"])[2:-1]
+        target = targets[placeholder]
+        logical = target["Fn::GetAtt"][0] if "Fn::GetAtt" in target else target["Ref"]
+        resource = resources[logical]
+        limit = resource["Properties"]["Timeout"] * (60 if resource["Type"] == "AWS::Glue::Job" else 1)
+        if state["TimeoutSeconds"] <= limit:
+            short.append(f"{name}: {state['TimeoutSeconds']} s <= {logical} {limit} s")
+    return short
+
+
+def test_every_task_outlasts_the_function_or_job_it_runs() -> None:
+    """A state that timed out while its function still ran would send the file to MoveToError under a load
+    that may still commit: the function's own timeout (sized in docs/design.md §11) must end it first."""
+    from etl.aws.iam_emulation import load_template
+
+    template = load_template(TEMPLATE)
+    definition = yaml.safe_load(state_machine().read_text(encoding="utf-8"))  # placeholders kept as ${Name}
+    assert short_task_timeouts(template, definition) == []
+    definition["States"]["LoadToDatabase"]["TimeoutSeconds"] = 900
+    template["Resources"]["TransformGlueJob"]["Properties"]["Timeout"] = 10_000
+    glue_state = definition["States"]["TransformWithGlue"]["TimeoutSeconds"]
+    assert short_task_timeouts(template, definition) == [
+        f"TransformWithGlue: {glue_state} s <= TransformGlueJob 600000 s",
+        "LoadToDatabase: 900 s <= RdsWriteFunction 900 s",
+    ]
+
+
 def test_every_lambda_task_retries_lambda_service_errors() -> None:
     transient = {
         "Lambda.ServiceException",
