@@ -512,8 +512,8 @@ def _second_raw_copy(stack: Stack, pointer: Mapping[str, Any]) -> dict[str, Any]
     s3, bucket = stack.client("s3"), pointer["bucket"]
     folder, _, file_name = pointer["key"].rpartition("/")
     key = f"{folder}/1/{file_name}"
-    for suffix in ("", ".report.json"):
-        s3.copy({"Bucket": bucket, "Key": pointer["key"] + suffix}, bucket, key + suffix)
+    for suffix in ("", ".report.json"):  # one CopyObject (up to 5 GB): moto's multipart copy rereads the source
+        s3.copy_object(CopySource={"Bucket": bucket, "Key": pointer["key"] + suffix}, Bucket=bucket, Key=key + suffix)
     return {**pointer, "key": key}
 
 
