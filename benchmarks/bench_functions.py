@@ -20,9 +20,11 @@ and kept under ``--data`` (reused by path on the next run). Then, per size, on a
   engine's local configuration) reading the local file, since local Spark has no S3 file system. It is not a
   Lambda: its peak is the Python driver's plus the JVM's (each process's own peak, summed).
 
-Per function: peak RSS (the process's own high-water mark, VmHWM), wall time and CPU time (user + system, from
-``wait4``: less sensitive than wall time to the load of a shared machine), and the bytes the function
-keeps in its temp folder (``/tmp`` on Lambda: 512 MB unless ``EphemeralStorage`` says more).
+Per function: peak RSS (the process's own high-water mark, VmHWM), wall time, CPU time (user + system, from
+``wait4``: less sensitive than wall time to the load of a shared machine), the most it kept in its temp folder
+at once (``/tmp`` on Lambda: 512 MB unless ``EphemeralStorage`` says more), the bytes it moved (files, and S3
+through Python's sockets; not libpq's COPY), the PostgreSQL server's CPU time meanwhile (the cluster serves
+only this run; none with ``--database-url``) and the load average when it started.
 
 The last table applies the sizing rule of docs/design.md §11 (``size_lambda``) to the largest size measured:
 memory = peak x 1.5 rounded up to 128 MB, at least one vCPU (1,769 MB) for a function spending over 10 s of CPU;
