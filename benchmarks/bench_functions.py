@@ -3,7 +3,7 @@
     PYTHONPATH=. .venv/bin/python benchmarks/bench_functions.py --rows 10000000 --data /work/bench-data
     PYTHONPATH=. .venv/bin/python benchmarks/bench_functions.py --rows 360000 --rows 1000000 --no-glue
 
-The figures size ``template.yml`` (docs/design.md §11): each function's ``MemorySize`` and ``Timeout``, the Glue
+The figures size ``etl/aws/template.yml`` (docs/design.md §11): each function's ``MemorySize`` and ``Timeout``, the Glue
 job's workers and timeout. A file of ``--rows`` transactions is generated once with the repository's generator
 and kept under ``--data`` (reused by path on the next run). Then, per size, on a fresh stack:
 
@@ -13,7 +13,7 @@ and kept under ``--data`` (reused by path on the next run). Then, per size, on a
   RDS-format secret in Secrets Manager, as the template configures the database functions.
 - Each function is a fresh interpreter (a cold Lambda): its handler module imported from the handlers folder
   that is zipped as the functions' code, called with the event the trigger or the state machine sends, with
-  the environment the template gives that function (read from ``template.yml``). The file goes the
+  the environment the template gives that function (read from the packaged template). The file goes the
   production way: uploaded to landing (not measured), LandToRaw, StartStepFunction, ValidateFile,
   TransformInLambda, LoadToDatabase, MoveToArchive, NotifySuccess; MoveToError moves a second raw copy.
 - TransformWithGlue is the Glue script (``glue/transform_job.py``) on a local SparkSession (local[2], the
@@ -609,10 +609,10 @@ def main(argv: list[str] | None = None) -> list[Measurement]:
     parser.add_argument("--database-url", help="a migrated database to use instead of a throwaway cluster's")
     args = parser.parse_args(argv)
     from etl.aws.iam_emulation import load_template
-    from etl.aws.sim import TEMPLATE
+    from etl.package_data import template as packaged_template
     from tests import pg
 
-    template = load_template(TEMPLATE)
+    template = load_template(packaged_template())
     args.data.mkdir(parents=True, exist_ok=True)
     results: list[Measurement] = []
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-functions-") as tmp:
