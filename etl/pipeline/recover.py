@@ -48,10 +48,19 @@ def restage_if_lost(ctx: Context, ref: steps.FileRef, validation: steps.Validati
 
 
 def _staged_execution(ctx: Context, key: str) -> str | None:
-    """The execution name stamped on a stage file's rows (None for a file without rows)."""
+    """The execution name stamped on a stage file's rows (None for a file without rows).
+
+    pyarrow reads a local file by its path, never through a Python file object: it would read such an
+    object from its own C++ threads, which call back into Python, and one of them still at work when the
+    interpreter exits aborts the process ("terminate called without an active exception") after its work
+    is done. An S3 object is read into memory first (a body stream cannot seek)."""
     stage = ctx.zone("stage")
-    with stage.open_read(key) as stream:
-        parquet = pq.ParquetFile(stream if isinstance(stage, LocalZone) else pa.BufferReader(stream.read()))
+    if isinstance(stage, LocalZone):
+        source: str | pa.BufferReader = str(stage.path(key))
+    else:
+        with stage.open_read(key) as stream:
+            source = pa.BufferReader(stream.read())
+    with pq.ParquetFile(source) as parquet:
         if parquet.metadata.num_rows == 0:
             return None
         names = parquet.read_row_group(0, columns=["execution_name"]).column(0)
