@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from etl.core.rules import Rule
+
 MAX_LINES_SHOWN = 10
 
 
@@ -44,16 +46,16 @@ class Finding:
 class Findings:
     """Findings by rule id."""
 
-    by_rule: dict[str, Finding] = field(default_factory=dict)
+    by_rule: dict[Rule, Finding] = field(default_factory=dict)
 
     def add(
-        self, rule: str, lines: np.ndarray | list[int], message: str | None = None, *, count: int | None = None
+        self, rule: Rule, lines: np.ndarray | list[int], message: str | None = None, *, count: int | None = None
     ) -> None:
         if count == 0 or (count is None and not len(lines)):
             return
         self.by_rule.setdefault(rule, Finding()).add(lines, message, count=count)
 
-    def merge(self, rule: str, finding: Finding, message: str | None = None) -> None:
+    def merge(self, rule: Rule, finding: Finding, message: str | None = None) -> None:
         """Add another tally (e.g. lines held back until it was known they broke ``rule``)."""
         self.add(rule, finding.lines, message or finding.message, count=finding.count)
 
@@ -61,15 +63,15 @@ class Findings:
         for rule, finding in other.by_rule.items():
             self.merge(rule, finding)
 
-    def __contains__(self, rule: str) -> bool:
+    def __contains__(self, rule: object) -> bool:
         return rule in self.by_rule
 
-    def __iter__(self) -> Iterator[tuple[str, Finding]]:
+    def __iter__(self) -> Iterator[tuple[Rule, Finding]]:
         return iter(sorted(self.by_rule.items()))
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[Rule, int]:
         return {rule: f.count for rule, f in self}
 
-    def shown(self) -> list[tuple[str, int]]:
+    def shown(self) -> list[tuple[Rule, int]]:
         """``(rule, line)`` for every line number kept, in rule then line order (handy in tests)."""
         return [(rule, line) for rule, f in self for line in f.lines]

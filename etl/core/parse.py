@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 
 from etl.contract import Contract, FieldSpec
 from etl.core.findings import MAX_LINES_SHOWN, Finding, Findings
+from etl.core.rules import Rule
 from etl.errors import EtlError
 from etl.schema import raw_schema
 
@@ -144,7 +145,7 @@ class DatReader:
             cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
             if cut < 0:
                 if len(data) > MAX_RECORD_BYTES:
-                    self._fatal("S005", self.lines + 1, f"record longer than {MAX_RECORD_BYTES} bytes")
+                    self._fatal(Rule.S005, self.lines + 1, f"record longer than {MAX_RECORD_BYTES} bytes")
                 carry = data
                 continue
             carry = data[cut + 1 :]
@@ -156,7 +157,7 @@ class DatReader:
             self._hash.update(chunk)
             self.size += len(chunk)
 
-    def _fatal(self, rule: str, line: int, message: str) -> None:
+    def _fatal(self, rule: Rule, line: int, message: str) -> None:
         self.findings.add(rule, [line], message)
         self.fatal = True
         raise FatalParseError(message)
@@ -167,16 +168,16 @@ class DatReader:
         """F003 (fatal) for a NUL byte or bytes outside the contract's encoding; whether the block is ASCII."""
         nul = block.find(b"\x00")
         if nul >= 0:
-            self._fatal("F003", self.lines + block.count(b"\n", 0, nul) + 1, "NUL byte in file")
+            self._fatal(Rule.F003, self.lines + block.count(b"\n", 0, nul) + 1, "NUL byte in file")
         if block.isascii():
             return True
         if self.contract.encoding == "ascii":
             bad = int(np.argmax(buf > 127))
-            self._fatal("F003", self.lines + block.count(b"\n", 0, bad) + 1, "byte is not ASCII")
+            self._fatal(Rule.F003, self.lines + block.count(b"\n", 0, bad) + 1, "byte is not ASCII")
         try:
             block.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self._fatal("F003", self.lines + block.count(b"\n", 0, exc.start) + 1, "bytes are not valid UTF-8")
+            self._fatal(Rule.F003, self.lines + block.count(b"\n", 0, exc.start) + 1, "bytes are not valid UTF-8")
         return False
 
     def _split_lines(self, block: bytes, buf: np.ndarray, final: bool, ascii_only: bool) -> _Lines:
@@ -267,12 +268,12 @@ class DatReader:
         first, last = int(nonblank[0]), int(nonblank[-1])
         # what waited for a later record: a trailer that was not the last record, blank lines that were inside
         if self._pending_trailer is not None:
-            self.findings.add("S003", [self._pending_trailer.line], "trailer before the end of file")
+            self.findings.add(Rule.S003, [self._pending_trailer.line], "trailer before the end of file")
             self._pending_trailer = None
-        self.findings.merge("S004", self._blank_tail, BLANK_INSIDE)
+        self.findings.merge(Rule.S004, self._blank_tail, BLANK_INSIDE)
         self._blank_tail = Finding()
         inner = blank[: np.searchsorted(blank, last)]
-        self.findings.add("S004", inner[:MAX_LINES_SHOWN] + base + 1, BLANK_INSIDE, count=len(inner))
+        self.findings.add(Rule.S004, inner[:MAX_LINES_SHOWN] + base + 1, BLANK_INSIDE, count=len(inner))
         tail = blank[len(inner) :]
         self._blank_tail.add(tail[:MAX_LINES_SHOWN] + base + 1, count=len(tail))
 
@@ -283,22 +284,25 @@ class DatReader:
                 self.header = self._layout(lines.text[first].as_py(), self.contract.header, self.header_line, "header")
                 headers = headers[1:]
             else:
-                self.findings.add("S001", [base + first + 1], "first record is not a header")
+                self.findings.add(Rule.S001, [base + first + 1], "first record is not a header")
         self.findings.add(
-            "S003", headers[:MAX_LINES_SHOWN] + base + 1, "header after the first record", count=len(headers)
+            Rule.S003, headers[:MAX_LINES_SHOWN] + base + 1, "header after the first record", count=len(headers)
         )
         trailers = np.flatnonzero(kinds == Kind.TRAILER)
         if kinds[last] == Kind.TRAILER:
             self._pending_trailer = _Pending(base + last + 1, lines.text[last].as_py())
             trailers = trailers[:-1]
         self.findings.add(
-            "S003", trailers[:MAX_LINES_SHOWN] + base + 1, "trailer before the end of file", count=len(trailers)
+            Rule.S003, trailers[:MAX_LINES_SHOWN] + base + 1, "trailer before the end of file", count=len(trailers)
         )
         unknown = np.flatnonzero(kinds == Kind.UNKNOWN)
         if len(unknown):
             kind = self._record_type_of(lines.text[int(unknown[0])].as_py())
             self.findings.add(
-                "S004", unknown[:MAX_LINES_SHOWN] + base + 1, f"unknown record type {_shown(kind)}", count=len(unknown)
+                Rule.S004,
+                unknown[:MAX_LINES_SHOWN] + base + 1,
+                f"unknown record type {_shown(kind)}",
+                count=len(unknown),
             )
         self._last_nonblank = base + last + 1
 
@@ -360,7 +364,7 @@ class DatReader:
         bad = np.flatnonzero(~good)
         if len(bad):
             self.findings.add(
-                "S005",
+                Rule.S005,
                 rows[bad[:MAX_LINES_SHOWN]] + base + 1,
                 f"expected {ncols} fields, found {int(counts[bad[0]])}",
                 count=len(bad),
@@ -382,7 +386,7 @@ class DatReader:
         bad = np.flatnonzero(is_detail & ~good)
         if len(bad):
             self.findings.add(
-                "S005",
+                Rule.S005,
                 bad[:MAX_LINES_SHOWN] + base + 1,
                 f"expected {expected} characters, found {int(lengths[bad[0]])}",
                 count=len(bad),
@@ -405,12 +409,12 @@ class DatReader:
         if self.contract.format == "delimited":
             parts = text.split(self.contract.delimiter)
             if len(parts) != len(specs):
-                self.findings.add("S005", [line_no], f"{what}: expected {len(specs)} fields, found {len(parts)}")
+                self.findings.add(Rule.S005, [line_no], f"{what}: expected {len(specs)} fields, found {len(parts)}")
                 return None
             return {spec.name: parts[spec.index] for spec in specs}
         if len(text) != self.contract.record_length:
             self.findings.add(
-                "S005", [line_no], f"{what}: expected {self.contract.record_length} characters, found {len(text)}"
+                Rule.S005, [line_no], f"{what}: expected {self.contract.record_length} characters, found {len(text)}"
             )
             return None
         return {spec.name: text[spec.position[0] - 1 : spec.position[1]] for spec in specs}
@@ -421,7 +425,7 @@ class DatReader:
             self.trailer_line = pending.line
             self.trailer = self._layout(pending.text, self.contract.trailer, pending.line, "trailer")
         elif self._last_nonblank:
-            self.findings.add("S002", [self._last_nonblank], "last record is not a trailer (truncated file?)")
+            self.findings.add(Rule.S002, [self._last_nonblank], "last record is not a trailer (truncated file?)")
         # blank lines after the last record are the file's tail, not an error
 
 

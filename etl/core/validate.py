@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +26,7 @@ from etl.core import checks
 from etl.core.card_runs import card_run_rows, redact
 from etl.core.findings import Findings
 from etl.core.parse import DEFAULT_BLOCK_SIZE, DatReader, FatalParseError, open_dat
-from etl.core.rules import RULES, is_record_rule
+from etl.core.rules import Rule
 from etl.names import name_text
 from etl.streams import prefetched
 
@@ -86,10 +87,10 @@ class _KeyIndex:
         return np.unique(allh[1:][allh[1:] == allh[:-1]])
 
 
-Flag = Callable[[str, np.ndarray, np.ndarray, str], None]  # (rule, failing rows, their line numbers, message)
+Flag = Callable[[Rule, np.ndarray, np.ndarray, str], None]  # (rule, failing rows, their line numbers, message)
 HEADER_OWNED = ("record_type", "feed_name", "business_date")  # classified, H001, H002/H003
 TRAILER_OWNED = ("record_type",)
-RECORD_NAMES = {"H004": "header", "T003": "trailer"}
+RECORD_NAMES = {Rule.H004: "header", Rule.T003: "trailer"}
 
 
 class Validator:
@@ -114,16 +115,18 @@ class Validator:
 
     def checked(self, reader: DatReader) -> Iterator[pa.RecordBatch]:
         """The reader's detail batches, each checked on its way through: a pass that also transforms and
-        loads them validates the file at the same time (``finish`` gives the verdict once it is read)."""
-        for batch in prefetched(reader.batches()):
-            self._check_batch(batch)
-            yield batch
+        loads them validates the file at the same time (``finish`` gives the verdict once it is read). However
+        the iteration ends, the reader thread is joined before it returns."""
+        with closing(prefetched(reader.batches())) as batches:
+            for batch in batches:
+                self._check_batch(batch)
+                yield batch
 
     def finish(self, reader: DatReader, open_source: Callable[[], BinaryIO], block_size: int) -> Report:
         """The report, once ``checked`` has gone through the whole file (file-level rules, duplicates)."""
         self.findings.update(reader.findings)
         if reader.size == 0 or (reader.detail_records == 0 and not reader.fatal):
-            self.findings.add("F001", [0], "empty file" if reader.size == 0 else "no detail records")
+            self.findings.add(Rule.F001, [0], "empty file" if reader.size == 0 else "no detail records")
         business_date = self._check_header(reader.header, reader.header_line or 1)
         trailer_count, trailer_total = self._check_trailer(
             reader.trailer, reader.trailer_line or 0, reader.detail_records
@@ -161,10 +164,10 @@ class Validator:
         flag = flag or self._flag
         empty = checks.to_mask(pc.equal(value, ""))
         failed = empty.copy() if spec.required else np.zeros(len(value), dtype=bool)
-        flag("R001", failed, lines, f"{spec.name}: required value missing")
+        flag(Rule.R001, failed, lines, f"{spec.name}: required value missing")
         pending = ~empty
 
-        def step(rule: str, bad: np.ndarray, message: str) -> None:
+        def step(rule: Rule, bad: np.ndarray, message: str) -> None:
             nonlocal pending
             hit = bad & pending
             flag(rule, hit, lines, message)
@@ -173,15 +176,15 @@ class Validator:
 
         if spec.max_length is not None:
             step(
-                "R004",
+                Rule.R004,
                 pc.utf8_length(value).to_numpy(zero_copy_only=False) > spec.max_length,
                 f"{spec.name}: longer than {spec.max_length} characters",
             )
         if spec.pattern is not None:
-            step("R004", ~checks.matches(value, spec.pattern), f"{spec.name}: does not match {spec.pattern}")
+            step(Rule.R004, ~checks.matches(value, spec.pattern), f"{spec.name}: does not match {spec.pattern}")
         if spec.allowed is not None:
             step(
-                "R003",
+                Rule.R003,
                 ~checks.to_mask(pc.is_in(value, pa.array(spec.allowed))),
                 f"{spec.name}: not one of {', '.join(spec.allowed)}",
             )
@@ -192,14 +195,14 @@ class Validator:
             FieldType.decimal: checks.bad_digits,
         }.get(spec.type)
         if parse_check is not None and pending.any():
-            step("R002", parse_check(value), f"{spec.name}: not a valid {spec.type.value}")
+            step(Rule.R002, parse_check(value), f"{spec.name}: not a valid {spec.type.value}")
         if spec.luhn and pending.any():
-            step("R006", checks.luhn_fails(value), f"{spec.name}: fails the Luhn check")
+            step(Rule.R006, checks.luhn_fails(value), f"{spec.name}: fails the Luhn check")
         if spec.may_hold_card_run and spec.pii is Pii.none and pending.any():
-            step("R007", card_run_rows(value), f"{spec.name}: holds a card number, and is not the card field")
+            step(Rule.R007, card_run_rows(value), f"{spec.name}: holds a card number, and is not the card field")
         return failed
 
-    def _flag(self, rule: str, mask: np.ndarray, lines: np.ndarray, message: str) -> None:
+    def _flag(self, rule: Rule, mask: np.ndarray, lines: np.ndarray, message: str) -> None:
         if mask.any():
             self.findings.add(rule, lines[mask], message)
             self.record_lines.append(lines[mask])
@@ -243,12 +246,14 @@ class Validator:
             except FatalParseError:  # pragma: no cover - the first pass would have failed first
                 return
         duplicates = np.array(sorted(line for lines in seen.values() if len(lines) > 1 for line in lines), np.int64)
-        self._flag("R005", np.ones(len(duplicates), dtype=bool), duplicates, f"duplicate {', '.join(self.key_fields)}")
+        self._flag(
+            Rule.R005, np.ones(len(duplicates), dtype=bool), duplicates, f"duplicate {', '.join(self.key_fields)}"
+        )
 
     # --- header and trailer -------------------------------------------------------------------------
 
     def _check_record(
-        self, record: dict[str, str], specs: tuple[FieldSpec, ...], line: int, rule: str, owned: tuple[str, ...]
+        self, record: dict[str, str], specs: tuple[FieldSpec, ...], line: int, rule: Rule, owned: tuple[str, ...]
     ) -> set[str]:
         """Every field of a header or trailer against its contract spec, with the detail fields' own checks;
         a broken field is one ``rule`` finding whose message names the field and what is wrong, never its
@@ -259,7 +264,7 @@ class Validator:
             if spec.name in owned:
                 continue
 
-            def flag(_rule: str, mask: np.ndarray, _lines: np.ndarray, message: str, name: str = spec.name) -> None:
+            def flag(_rule: Rule, mask: np.ndarray, _lines: np.ndarray, message: str, name: str = spec.name) -> None:
                 if mask.any():
                     self.findings.add(rule, at, f"{RECORD_NAMES[rule]} {message}")
                     broken.add(name)
@@ -275,26 +280,28 @@ class Validator:
         if header is None:
             return name_date
         at = [line]
-        broken = self._check_record(header, self.contract.header, line, "H004", HEADER_OWNED)
+        broken = self._check_record(header, self.contract.header, line, Rule.H004, HEADER_OWNED)
         if self._field_text(header, "feed_name") != self.contract.feed.upper():
-            self.findings.add("H001", at, f"header names another feed than {self.contract.feed.upper()!r}")
+            self.findings.add(Rule.H001, at, f"header names another feed than {self.contract.feed.upper()!r}")
         name_sequence = self._name_group("sequence")
         if "sequence" in header and "sequence" not in broken and name_sequence is not None:
             sequence = self._field_text(header, "sequence")
             if sequence != name_sequence:
                 self.findings.add(
-                    "H005", at, f"header sequence {sequence} differs from file name sequence {name_sequence}"
+                    Rule.H005, at, f"header sequence {sequence} differs from file name sequence {name_sequence}"
                 )
         raw = pa.array([self._field_text(header, "business_date")], pa.string())
         if checks.bad_date(raw)[0]:
-            self.findings.add("H003", at, "header business date is not a valid YYYYMMDD date")
+            self.findings.add(Rule.H003, at, "header business date is not a valid YYYYMMDD date")
             return name_date
         text = raw[0].as_py()
         header_date = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
         if header_date > self.today:
-            self.findings.add("H003", at, f"header business date {header_date} lies in the future")
+            self.findings.add(Rule.H003, at, f"header business date {header_date} lies in the future")
         if name_date is not None and header_date != name_date:
-            self.findings.add("H002", at, f"header business date {header_date} differs from file name date {name_date}")
+            self.findings.add(
+                Rule.H002, at, f"header business date {header_date} differs from file name date {name_date}"
+            )
         return header_date
 
     def _name_group(self, group: str) -> str | None:
@@ -310,19 +317,19 @@ class Validator:
         if trailer is None:
             return None, None
         at = [line]
-        broken = self._check_record(trailer, self.contract.trailer, line, "T003", TRAILER_OWNED)
+        broken = self._check_record(trailer, self.contract.trailer, line, Rule.T003, TRAILER_OWNED)
         count_check, total_check = self.contract.checks.record_count, self.contract.checks.control_total
         count = None
         if count_check.trailer_field not in broken:
             count = int(self._field_text(trailer, count_check.trailer_field))
             if count != details:
-                self.findings.add("T001", at, f"trailer counts {count} records, file has {details}")
+                self.findings.add(Rule.T001, at, f"trailer counts {count} records, file has {details}")
         total = None
         if not broken & {total_check.trailer_field, total_check.sign_field}:
             total_text = self._field_text(trailer, total_check.trailer_field)
             if _card_number(total_text):  # a card number is neither kept in the report nor shown unmasked
                 self.findings.add(
-                    "T002", at, f"trailer control total {_quoted(total_text)}, computed {self.control_total}"
+                    Rule.T002, at, f"trailer control total {_quoted(total_text)}, computed {self.control_total}"
                 )
                 return count, None
             units = int(total_text)
@@ -330,7 +337,7 @@ class Validator:
                 units = -units
             total = Decimal(units).scaleb(-total_check.implied_decimals)
             if total != self.control_total:
-                self.findings.add("T002", at, f"trailer control total {total}, computed {self.control_total}")
+                self.findings.add(Rule.T002, at, f"trailer control total {total}, computed {self.control_total}")
         return count, total
 
     @property
@@ -341,13 +348,13 @@ class Validator:
 
     def _report(self, reader, business_date, trailer_count, trailer_total) -> Report:
         errors = {
-            rule: RuleErrors(count=f.count, lines=f.lines, message=f.message or RULES[rule])
+            rule: RuleErrors(count=f.count, lines=f.lines, message=f.message or Rule(rule).meaning)
             for rule, f in self.findings
         }
         record_lines = (
             np.unique(np.concatenate(self.record_lines)) if self.record_lines else np.zeros(0, dtype=np.int64)
         )
-        file_level = [rule for rule in errors if not is_record_rule(rule)]
+        file_level = [rule for rule in errors if not Rule(rule).record_rule]
         rejected_share = len(record_lines) / reader.detail_records if reader.detail_records else 1.0
         tolerated = bool(len(record_lines)) and rejected_share <= self.contract.reject_threshold
         valid = not file_level and (not len(record_lines) or tolerated)
@@ -410,6 +417,6 @@ def validate_stream(
         return Report(
             file=name_text(file_name),
             feed=contract.feed if contract else None,
-            errors={"F002": RuleErrors(count=1, lines=[0], message=f"{file_name!r} matches no feed's file pattern")},
+            errors={Rule.F002: RuleErrors(count=1, lines=[0], message=f"{file_name!r} matches no feed's file pattern")},
         )
     return Validator(contract, Path(file_name).name, today=today).run(open_source, block_size)

@@ -16,7 +16,7 @@
    INSERT fail and the whole load roll back, still retryable.
 5. The ledger row; commit. Any failure rolls everything back, so the same file can simply be retried.
 
-Every row of the file is counted once (``LoadResult.accounted``): rows_in = inserted + updated + deleted +
+Every row of the file is counted once (``RowCounts.accounted``): rows_in = inserted + updated + deleted +
 unchanged + not_found (deletes of keys the table lacks) + superseded (an earlier row of a key repeated later
 in the file) + skipped (a SKIPPED file) + rejected (left out under the reject threshold).
 """
@@ -28,6 +28,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 import psycopg
@@ -40,7 +41,7 @@ from etl.db import ledger, statements
 from etl.db.column_fit import check_fits, table_columns
 from etl.db.copy_binary import SIGNATURE, TRAILER, ColumnType, Encoder, copy_rows, encoder_for, fixed_first
 from etl.db.errors import install_log_redaction, redacted_database_errors
-from etl.db.ledger import LedgerStatus
+from etl.db.ledger import LedgerStatus, RowCounts
 from etl.errors import EtlError
 
 # Hash joins and aggregates over a whole file's keys stay in memory instead of spilling in 32 batches
@@ -59,33 +60,12 @@ class LoadError(EtlError, RuntimeError):
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What a load did with every row of its file; ``accounted`` holds for every result."""
+    """What a load did: its ledger status, what happened to every row of its file (``counts.accounted``
+    holds for every result) and the ledger row it wrote (None for a preview)."""
 
     status: LedgerStatus
-    rows_in: int
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    not_found: int = 0
-    superseded: int = 0
-    skipped: int = 0
-    rejected: int = 0
+    counts: RowCounts
     ledger_id: int | None = None
-
-    @property
-    def counts(self) -> ledger.RowCounts:
-        return ledger.RowCounts(
-            rows_in=self.rows_in,
-            inserted=self.inserted,
-            updated=self.updated,
-            deleted=self.deleted,
-            unchanged=self.unchanged,
-            not_found=self.not_found,
-            superseded=self.superseded,
-            skipped=self.skipped,
-            rejected=self.rejected,
-        )
 
 
 @dataclass(frozen=True)
@@ -204,20 +184,26 @@ def copy_batches(conn: psycopg.Connection, plan: statements.LoadPlan, batches: I
     for stmt in statements.lineage_defaults(plan, lineage):
         conn.execute(stmt)
     target = CopyTarget.of(conn, plan, first)
-    stopped: list[BaseException] = []
+    stopped: BaseException | None = None  # what ended the COPY early, re-raised once psycopg has ended it
     copy_in = statements.copy_in(plan, target.names)
     try:
         with conn.cursor() as cur, cur.copy(copy_in, writer=QueuedLibpqWriter(cur)) as copy:
+            chunks = copy_chunks(itertools.chain([first], rest), plan, target, counts, lineage)
             try:
-                copy.write(SIGNATURE)
-                for chunk in copy_chunks(itertools.chain([first], rest), plan, target, counts, lineage):
-                    copy.write(chunk)
-                copy.write(TRAILER)
+                with closing(chunks):  # its encoder thread ends with the COPY, however the COPY ends
+                    copy.write(SIGNATURE)
+                    for chunk in chunks:
+                        copy.write(chunk)
+                    copy.write(TRAILER)
             except BaseException as exc:
-                stopped.append(exc)
+                stopped = exc
                 raise _CopyStopped from None
     except _CopyStopped:
-        raise stopped[0] from None
+        assert stopped is not None
+        try:
+            raise stopped from None
+        finally:
+            stopped = None  # no reference cycle through this frame: the error's traceback is freed with it
     return counts
 
 
@@ -235,21 +221,8 @@ def _execute(conn: psycopg.Connection, stmt: statements.sql.Composable | None) -
         return max(cur.rowcount, 0)
 
 
-@dataclass(frozen=True)
-class Applied:
-    """What the set-based statements did with the rows in the temp table."""
-
-    rows: int
-    inserted: int
-    updated: int
-    deleted: int
-    unchanged: int
-    not_found: int
-    superseded: int
-
-
-def _apply(conn: psycopg.Connection, plan: statements.LoadPlan, counts: CopyCounts, unique_keys: bool) -> Applied:
-    """Deduplicate, analyse, update, delete, insert; count what happened to every row."""
+def _apply(conn: psycopg.Connection, plan: statements.LoadPlan, counts: CopyCounts, unique_keys: bool) -> RowCounts:
+    """Deduplicate, analyse, update, delete, insert; count what happened to every row in the temp table."""
     upserts, superseded = counts.upserts, 0
     if not unique_keys:
         superseded = _execute(conn, statements.drop_duplicate_keys(plan))
@@ -263,8 +236,8 @@ def _apply(conn: psycopg.Connection, plan: statements.LoadPlan, counts: CopyCoun
     # is free: deleting before inserting joins the deletes against the smaller table (a first load: empty).
     deleted = _execute(conn, statements.delete_marked(plan))
     inserted = _execute(conn, statements.insert_new(plan))
-    return Applied(
-        rows=counts.rows,
+    return RowCounts(
+        rows_in=counts.rows,
         inserted=inserted,
         updated=updated,
         deleted=deleted,
@@ -281,7 +254,7 @@ def _upsert(
     unique_keys: bool,
     work_mem: str,
     after_copy: Hook | None = None,
-) -> Applied:
+) -> RowCounts:
     """Inside the caller's transaction: temp table, COPY, apply."""
     conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
     for stmt in statements.create_temp(plan):
@@ -292,19 +265,9 @@ def _upsert(
     return _apply(conn, plan, counts, unique_keys)
 
 
-def _result(status: LedgerStatus, applied: Applied, rejected: int = 0, ledger_id: int | None = None) -> LoadResult:
-    return LoadResult(
-        status,
-        rows_in=applied.rows + rejected,
-        inserted=applied.inserted,
-        updated=applied.updated,
-        deleted=applied.deleted,
-        unchanged=applied.unchanged,
-        not_found=applied.not_found,
-        superseded=applied.superseded,
-        rejected=rejected,
-        ledger_id=ledger_id,
-    )
+def _with_rejected(applied: RowCounts, rejected: int) -> RowCounts:
+    """The file's counts: the rows the statements applied, and the records left out under the threshold."""
+    return replace(applied, rows_in=applied.rows_in + rejected, rejected=rejected)
 
 
 def preview(
@@ -326,7 +289,7 @@ def preview(
     with redacted_database_errors(), conn.transaction(force_rollback=True):
         conn.execute(statements.lock_feed(), (contract.feed,))
         applied = _upsert(conn, plan, batches, unique_keys, work_mem)
-    return _result(LedgerStatus.LOADED, applied)
+    return LoadResult(LedgerStatus.LOADED, applied)
 
 
 def load(
@@ -371,12 +334,11 @@ def load(
         conn.execute(statements.lock_feed(), (contract.feed,))
         if ledger.already_loaded(conn, sha256):
             total = file_rows or 0
-            result = LoadResult(
-                LedgerStatus.SKIPPED, total, skipped=max(total - rows_rejected, 0), rejected=min(rows_rejected, total)
+            skipped = RowCounts(
+                rows_in=total, skipped=max(total - rows_rejected, 0), rejected=min(rows_rejected, total)
             )
-            ledger_id = ledger.insert_row(conn, status=LedgerStatus.SKIPPED, counts=result.counts, **common)
-            return replace(result, ledger_id=ledger_id)
-        applied = _upsert(conn, plan, batches, unique_keys, work_mem, after_copy)
-        result = _result(LedgerStatus.LOADED, applied, rows_rejected)
-        ledger_id = ledger.insert_row(conn, status=LedgerStatus.LOADED, counts=result.counts, **common)
-    return replace(result, ledger_id=ledger_id)
+            ledger_id = ledger.insert_row(conn, status=LedgerStatus.SKIPPED, counts=skipped, **common)
+            return LoadResult(LedgerStatus.SKIPPED, skipped, ledger_id)
+        counts = _with_rejected(_upsert(conn, plan, batches, unique_keys, work_mem, after_copy), rows_rejected)
+        ledger_id = ledger.insert_row(conn, status=LedgerStatus.LOADED, counts=counts, **common)
+    return LoadResult(LedgerStatus.LOADED, counts, ledger_id)

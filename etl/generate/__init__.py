@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from etl.contract import Contract, load_contract
+from etl.core.rules import Rule
 from etl.generate import _layout as lay
 from etl.generate import _vec as v
 from etl.generate import account_summary, transactions
@@ -57,7 +58,7 @@ def generate(
     contract = load_contract(feed)
     bases = (updates_of,) if isinstance(updates_of, BaseFile) else tuple(updates_of)
     _check_arguments(contract, rows, seed, sequence, corrupt, bases, update_fraction, delete_fraction)
-    if corrupt == "F001":
+    if corrupt == Rule.F001:
         rows, bases = 0, ()
     name_date, header_date = _dates(corrupt, business_date)
     header = _header(contract, header_date, sequence, seed)

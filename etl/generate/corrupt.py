@@ -47,34 +47,35 @@ from collections.abc import Callable
 import numpy as np
 
 from etl.contract import Contract, Pii
+from etl.core.rules import Rule
 from etl.generate import _layout as lay
 
 CORRUPTIBLE_RULES = (
-    "F001",
-    "F002",
-    "F003",
-    "S001",
-    "S002",
-    "S003",
-    "S004",
-    "S005",
-    "H001",
-    "H002",
-    "H003",
-    "H004",
-    "H005",
-    "T001",
-    "T002",
-    "T003",
-    "R001",
-    "R002",
-    "R003",
-    "R004",
-    "R005",
-    "R006",
-    "R007",
+    Rule.F001,
+    Rule.F002,
+    Rule.F003,
+    Rule.S001,
+    Rule.S002,
+    Rule.S003,
+    Rule.S004,
+    Rule.S005,
+    Rule.H001,
+    Rule.H002,
+    Rule.H003,
+    Rule.H004,
+    Rule.H005,
+    Rule.T001,
+    Rule.T002,
+    Rule.T003,
+    Rule.R001,
+    Rule.R002,
+    Rule.R003,
+    Rule.R004,
+    Rule.R005,
+    Rule.R006,
+    Rule.R007,
 )
-_LINE_RULES = ("S003", "S004", "S005", "R005", "R007")
+_LINE_RULES = (Rule.S003, Rule.S004, Rule.S005, Rule.R005, Rule.R007)
 FUTURE_YEAR = 2999
 OTHER_FEED_NAME = "PAYMENTS"
 NOT_A_TIMESTAMP = b"NOTATIME"
@@ -94,20 +95,20 @@ def _const(value: bytes) -> Edit:
     return lambda _old, _day: value
 
 
-FIELD_EDITS: dict[str, dict[str, tuple[str, Edit]]] = {
+FIELD_EDITS: dict[str, dict[Rule, tuple[str, Edit]]] = {
     "transactions": {
-        "F003": ("merchant_name", _const(b"CAF\xff ROMA")),
-        "R001": ("channel", _const(b"")),
-        "R002": ("posted_date", _feb30),
-        "R003": ("channel", _const(b"WIRE")),
-        "R004": ("mcc", _const(b"54A1")),
-        "R006": ("card_number", _flip_check_digit),
+        Rule.F003: ("merchant_name", _const(b"CAF\xff ROMA")),
+        Rule.R001: ("channel", _const(b"")),
+        Rule.R002: ("posted_date", _feb30),
+        Rule.R003: ("channel", _const(b"WIRE")),
+        Rule.R004: ("mcc", _const(b"54A1")),
+        Rule.R006: ("card_number", _flip_check_digit),
     },
     "account_summary": {
-        "R001": ("customer_id", _const(b"")),
-        "R002": ("open_date", _feb30),
-        "R003": ("product_code", _const(b"MTGE")),
-        "R004": ("customer_id", _const(b"12345ABCDE")),
+        Rule.R001: ("customer_id", _const(b"")),
+        Rule.R002: ("open_date", _feb30),
+        Rule.R003: ("product_code", _const(b"MTGE")),
+        Rule.R004: ("customer_id", _const(b"12345ABCDE")),
     },
 }
 
@@ -116,21 +117,21 @@ FIELD_EDITS: dict[str, dict[str, tuple[str, Edit]]] = {
 CARD_IN_FIELD = {"transactions": "transaction_id"}
 
 
-def _not_applicable(contract: Contract) -> dict[str, str]:
+def _not_applicable(contract: Contract) -> dict[Rule, str]:
     """Rules this feed's contract gives no way to break, and why."""
     missing = {}
     if not any(f.luhn for f in contract.fields):
-        missing["R006"] = "no field with a Luhn check"
+        missing[Rule.R006] = "no field with a Luhn check"
     if "created_at" not in {f.name for f in contract.header}:
-        missing["H004"] = "no header field created_at"
+        missing[Rule.H004] = "no header field created_at"
     if "sequence" not in {f.name for f in contract.header} or "(?P<sequence>" not in contract.file_pattern:
-        missing["H005"] = "it needs a sequence field in the header and a sequence in the file name"
+        missing[Rule.H005] = "it needs a sequence field in the header and a sequence in the file name"
     if contract.feed not in CARD_IN_FIELD:
-        missing["R007"] = "no text field that can take a card number past its pattern"
+        missing[Rule.R007] = "no text field that can take a card number past its pattern"
     return missing
 
 
-def corruptible_rules(contract: Contract) -> tuple[str, ...]:
+def corruptible_rules(contract: Contract) -> tuple[Rule, ...]:
     """Rules a corrupt file of this feed can break (e.g. R006 only where a field has a Luhn check)."""
     missing = _not_applicable(contract)
     return tuple(r for r in CORRUPTIBLE_RULES if r not in missing)
@@ -143,7 +144,7 @@ def check_rule(contract: Contract, rule: str, rows: int) -> None:
     missing = _not_applicable(contract)
     if rule in missing:
         raise ValueError(f"rule {rule} does not apply to feed {contract.feed!r} ({missing[rule]})")
-    needed = 0 if rule == "F001" else 2 if rule == "R005" else 1
+    needed = 0 if rule == Rule.F001 else 2 if rule == Rule.R005 else 1
     if rows < needed:
         raise ValueError(f"rule {rule} needs at least {needed} detail row(s), got --rows {rows}")
 
@@ -155,42 +156,42 @@ def edits_lines(contract: Contract, rule: str | None) -> bool:
 
 def dates(rule: str | None, business_date: dt.date) -> tuple[dt.date, dt.date]:
     """(date in the file name, date in the header)."""
-    if rule == "H003":
+    if rule == Rule.H003:
         future = business_date.replace(year=FUTURE_YEAR, day=min(business_date.day, 28))
         return future, future
-    if rule == "H002":
+    if rule == Rule.H002:
         return business_date, business_date - dt.timedelta(days=1)
     return business_date, business_date
 
 
 def file_name(rule: str | None, feed: str, name_date: dt.date, sequence: int | None) -> str:
-    stem = f"{feed}{'-' if rule == 'F002' else '_'}{name_date:%Y%m%d}"
-    if rule == "H005":
+    stem = f"{feed}{'-' if rule == Rule.F002 else '_'}{name_date:%Y%m%d}"
+    if rule == Rule.H005:
         sequence = sequence or 1
     return f"{stem}_{sequence:02d}.dat" if sequence else f"{stem}.dat"
 
 
 def edit_header(rule: str | None, contract: Contract, header: bytes) -> bytes | None:
-    if rule == "S001":
+    if rule == Rule.S001:
         return None
-    if rule == "H001":
+    if rule == Rule.H001:
         return lay.set_field(contract, contract.header, header, "feed_name", OTHER_FEED_NAME.encode())
-    if rule == "H004":
+    if rule == Rule.H004:
         return lay.set_field(contract, contract.header, header, "created_at", NOT_A_TIMESTAMP)
-    if rule == "H005":
+    if rule == Rule.H005:
         sequence = int(lay.get_field(contract, contract.header, header, "sequence"))
         return lay.set_field(contract, contract.header, header, "sequence", f"{sequence % 99 + 1:02d}".encode())
-    if rule == "F003" and contract.encoding == "ascii":
+    if rule == Rule.F003 and contract.encoding == "ascii":
         return header[:99] + b"\xe9" + header[100:]
     return header
 
 
 def edit_trailer(rule: str | None, contract: Contract, count: int, total: int) -> bytes | None:
     """The trailer record to write for the detail records' count and total, or None for no trailer."""
-    if rule == "S002":
+    if rule == Rule.S002:
         return None
-    values = lay.trailer_values(contract, count + (rule == "T001"), total + (rule == "T002"))
-    if rule == "T003":
+    values = lay.trailer_values(contract, count + (rule == Rule.T001), total + (rule == Rule.T002))
+    if rule == Rule.T003:
         check = contract.checks.control_total
         if check.sign_field:
             values[check.sign_field] = "X"
@@ -213,23 +214,23 @@ def edit_lines(
         for i in picks:
             old = lay.get_field(contract, contract.fields, out[i], name)
             out[i] = lay.set_field(contract, contract.fields, out[i], name, edit(old, business_date))
-    elif rule == "R007":
+    elif rule == Rule.R007:
         card = next(f.name for f in contract.fields if f.pii is Pii.card_number)
         target = CARD_IN_FIELD[contract.feed]
         for n, i in enumerate(picks):
             number = lay.get_field(contract, contract.fields, out[i], card)
             shown = number if n == 0 else b"-".join(number[k : k + 4] for k in range(0, len(number), 4))
             out[i] = lay.set_field(contract, contract.fields, out[i], target, shown)
-    elif rule == "R005":
+    elif rule == Rule.R005:
         key = next(k for k in contract.primary_key if k in contract.field_names)
         first, second = picks
         value = lay.get_field(contract, contract.fields, out[first], key)
         out[second] = lay.set_field(contract, contract.fields, out[second], key, value)
-    elif rule == "S003":
+    elif rule == Rule.S003:
         out.insert(len(out) // 2, header)
-    elif rule == "S004":
+    elif rule == Rule.S004:
         out.insert(1, b"X" + out[0][1:])
-    elif rule == "S005":
+    elif rule == Rule.S005:
         out[picks[0]] = _wrong_shape(contract, _zero_control(contract, out[picks[0]]))
     else:
         raise ValueError(f"rule {rule} has no line edit for feed {contract.feed!r}")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import PurePosixPath
 
 import pandas as pd
 
 from etl.config import Settings, get_settings
 from etl.contract import load_contract
+from etl.core.rules import Rule
 from etl.core.transform import Lineage
 from etl.core.validate import validate_stream
 from etl.db import ledger
@@ -25,6 +27,7 @@ from etl.io.zones import Zone, copy_unique, dated_key, zone
 from etl.notebooks.samples import SAMPLES_DIR, as_date, dat_files, data_path, staged_rows
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
+from etl.pipeline.notify import Status
 from etl.pipeline.replay import is_data_key, take_out
 from etl.pipeline.run import run_landed
 
@@ -36,12 +39,20 @@ class ReprocessError(EtlError, RuntimeError):
     """A day could not be reprocessed (no file, or a file was rejected or failed); the message says which."""
 
 
+class Decision(StrEnum):
+    """What a dry run finds the pipeline would do with a file (a real run's decision is its ``Status``)."""
+
+    LOAD = "LOAD"
+    SKIP = "SKIP"  # content already loaded (rule F004)
+    REJECT = "REJECT"
+
+
 @dataclass
 class Change:
     """One file of the day: what the pipeline decided (or would decide) and the rows it changed (or would)."""
 
     file: str
-    decision: str  # LOAD, SKIP, REJECT (dry run) or SUCCESS, SKIPPED, FAILURE (real run)
+    decision: Decision | Status  # a dry run's Decision, or the real run's notification status
     rows_in: int = 0
     inserted: int = 0
     updated: int = 0
@@ -51,7 +62,7 @@ class Change:
 
     @property
     def failed(self) -> bool:
-        return self.decision in ("REJECT", "FAILURE")
+        return self.decision in (Decision.REJECT, Status.FAILURE)
 
 
 @dataclass
@@ -99,17 +110,17 @@ def preview_file(ctx: Context, source: Zone, key: str) -> Change:
     report = validate_stream(lambda: source.open_read(key), name, block_size=ctx.settings.block_size)
     if not report.valid or report.business_date is None or report.feed is None:
         rules = ", ".join(f"{rule}×{count}" for rule, count in report.rule_counts.items())
-        return Change(name, "REJECT", rows_in=report.row_count, detail=rules)
+        return Change(name, Decision.REJECT, rows_in=report.row_count, detail=rules)
     contract = load_contract(report.feed)
     sha = report.sha256 or ""
     lineage = Lineage.now(report.business_date, name, execution_name(contract.feed, report.business_date, sha))
     with source.open_read(key) as stream:
         rows = staged_rows(stream, contract, lineage, ctx.masker, report.rejected_lines)
-        counts = preview(ctx.conn, contract, rows, unique_keys="R005" not in report.errors)
+        counts = preview(ctx.conn, contract, rows, unique_keys=Rule.R005 not in report.errors).counts
     skip = ledger.already_loaded(ctx.conn, sha)
     return Change(
         name,
-        "SKIP" if skip else "LOAD",
+        Decision.SKIP if skip else Decision.LOAD,
         **{k: getattr(counts, k) for k in COUNTS},
         detail="content already loaded (F004): counts show what re-applying it would change" if skip else "",
     )

@@ -11,11 +11,13 @@ from pathlib import Path
 from time import sleep  # (a name of this module: tests replace it, not time.sleep)
 from typing import Any
 
+from etl.core.validate import Report
 from etl.db.ledger import LedgerStatus
 from etl.names import name_text
-from etl.pipeline import drift_warnings, interrupts, recover, steps
+from etl.pipeline import drift_warnings, interrupts, one_pass, recover, steps
 from etl.pipeline.context import Context
 from etl.pipeline.notify import Status, build_message, publish
+from etl.pipeline.one_pass import Ending
 
 Progress = Callable[[str], None]
 MOVE_ATTEMPTS, MOVE_BACKOFF = 3, 0.5  # moving to archive/error: tries 0, 0.5 and 1.5 s later
@@ -108,50 +110,45 @@ def _run_raw_until_settled(ctx: Context, ref: steps.FileRef, say: Progress, sett
         business_date=ref.business_date.isoformat() if ref.business_date else None,
     )
     validation: steps.Validation | None = None
-    heard: list[steps.Validation] = []  # the one-pass verdict, kept if the load then fails
     destination: str | None = "error"
     try:
         say("validate → transform → stage + load")
-        validation, loaded = steps.validate_stage_and_load(ctx, ref, heard.append)
-        if validation is None:  # not tried in one pass: step by step
+        attempt = one_pass.attempt(ctx, ref)
+        validation = attempt.validation
+        if attempt.ending is Ending.FAILED:  # a valid file whose load failed: the FAILURE below, with its verdict
+            assert attempt.failure is not None
+            raise attempt.failure
+        if validation is None:  # NOT_TRIED, or STOPPED before the verdict: validate step by step
             validation = steps.validate(ctx, ref)
         report = validation.report
         outcome.execution_name = validation.execution_name
         outcome.business_date = report.business_date.isoformat() if report.business_date else outcome.business_date
         outcome.rows = {"rows_in": report.row_count, "rejected": report.rows_rejected}
-        if not report.valid:
+        if not report.valid:  # REJECTED in the pass, or by the step-by-step validation
             outcome.errors = report.rule_counts
             say("reject")
             steps.record_outcome(ctx, ref, validation, LedgerStatus.REJECTED, error=rules_text(report.rule_counts))
-        elif loaded is None and validation.duplicate:
+        elif attempt.ending in (Ending.LOADED, Ending.SKIPPED):
+            assert attempt.loaded is not None
+            destination = "archive"
+            _loaded(ctx, ref, report, attempt.loaded, outcome, settling)
+        elif validation.duplicate:  # found step by step: the content is loaded already (rule F004)
             say("skip duplicate")
             steps.record_outcome(ctx, ref, validation, LedgerStatus.SKIPPED)
             outcome.status, destination = Status.SKIPPED, "archive"
             outcome.rows = steps.skipped_counts(report).notification()
             recover.restage_if_lost(ctx, ref, validation)  # a crash between an earlier commit and its publish
-        else:
-            if loaded is None:  # valid, but with tolerated rejects to leave out
-                say("transform → stage + load")
-                ctx.discard_stage()  # the one-pass attempt's, if it got that far
-                loaded = steps.stage_and_load(ctx, ref, validation)
-            outcome.stage_uri, result = loaded
+        else:  # valid, not loaded by the pass (tolerated rejects to leave out, or it stopped early): step by step
+            say("transform → stage + load")
+            ctx.discard_stage()  # the one-pass attempt's, if it got that far
+            loaded = steps.stage_and_load(ctx, ref, validation)
             destination = "archive"
-            if result.status is LedgerStatus.SKIPPED:  # another run loaded the same content meanwhile
-                outcome.status = Status.SKIPPED
-                outcome.rows = result.counts.notification()
-                ctx.discard_stage()
-            else:
-                # committed: from here on nothing un-says the load (a failed move is a warning, a signal waits)
-                settling.enter_context(interrupts.deferred())
-                outcome.status = Status.SUCCESS
-                outcome.rows = result.counts.notification()
-                outcome.stage_uri = ctx.publish_stage() or outcome.stage_uri
-                outcome.warnings += drift_warnings.for_loaded_file(ctx, ref.feed, report.business_date)
+            _loaded(ctx, ref, report, loaded, outcome, settling)
     except Exception as exc:
         if outcome.status == Status.SUCCESS:  # the stage publish failed after the commit: the load stands
             outcome.warnings.append(f"stage not published: {type(exc).__name__}: {exc}"[:500])
         else:
-            destination = _fail(ctx, ref, validation or (heard[0] if heard else None), outcome, exc)
+            destination = _fail(ctx, ref, validation, outcome, exc)
     if destination is not None:
         say("archive" if destination == "archive" else "error")
         day = validation.report.business_date if validation else None
@@ -161,6 +158,31 @@ def _run_raw_until_settled(ctx: Context, ref: steps.FileRef, say: Progress, sett
         outcome.location = ctx.zone("raw").uri_of(ref.key)
     say("notify")
     return _notify(ctx, outcome)
+
+
+def _loaded(
+    ctx: Context,
+    ref: steps.FileRef,
+    report: Report,
+    loaded: steps.Loaded,
+    outcome: Outcome,
+    settling: contextlib.ExitStack,
+) -> None:
+    """The outcome of a committed load: SUCCESS, its held stage file published; or SKIPPED when another run
+    loaded the same content meanwhile (the load wrote its SKIPPED row, and staged nothing of its own)."""
+    outcome.stage_uri = loaded.stage_uri
+    result = loaded.result
+    if result.status is LedgerStatus.SKIPPED:
+        outcome.status = Status.SKIPPED
+        outcome.rows = result.counts.notification()
+        ctx.discard_stage()
+        return
+    # committed: from here on nothing un-says the load (a failed move is a warning, a signal waits)
+    settling.enter_context(interrupts.deferred())
+    outcome.status = Status.SUCCESS
+    outcome.rows = result.counts.notification()
+    outcome.stage_uri = ctx.publish_stage() or outcome.stage_uri
+    outcome.warnings += drift_warnings.for_loaded_file(ctx, ref.feed, report.business_date)
 
 
 def _notify(ctx: Context, outcome: Outcome) -> Outcome:

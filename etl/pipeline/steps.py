@@ -5,15 +5,17 @@ File lifecycle: landing → raw (copy, verify, delete) → validated in place (r
 staged as parquet → loaded → the raw file and its sidecars move to archive (LOADED, SKIPPED) or error
 (REJECTED, FAILED). Every file that reaches raw ends in archive or error.
 
-``etl run`` takes the local fast path ``validate_stage_and_load``: the same steps in one pass over the raw
-file, the verdict arriving before anything is applied or published; the Lambdas run the steps one by one.
+``etl run`` first tries its local fast path, ``etl.pipeline.one_pass``: the same steps in one pass over the
+raw file, the verdict arriving before anything is applied or published; what that pass cannot take goes step
+by step here, as the Lambdas always do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -22,9 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl.contract import Contract, contract_for_file, load_contract
-from etl.core.parse import DatReader, open_dat
+from etl.core.parse import open_dat
+from etl.core.rules import Rule
 from etl.core.transform import Lineage, transform_batches
-from etl.core.validate import Report, Validator, validate_stream
+from etl.core.validate import Report, validate_stream
 from etl.db import ledger
 from etl.db.ledger import LedgerStatus, RowCounts
 from etl.db.load import LoadResult
@@ -81,9 +84,20 @@ class FileRef:
 
 @dataclass(frozen=True)
 class Validation:
+    """A file's report, whether its content is loaded already (rule F004), and the execution it belongs to."""
+
     report: Report
     duplicate: bool
     execution_name: str
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A committed load: its result, and the URI of the stage file written for it (None when none was: a
+    SKIPPED load reads nothing). ``etl run`` holds that file back until it publishes it."""
+
+    result: LoadResult
+    stage_uri: str | None
 
 
 # --- landing → raw ----------------------------------------------------------------------------------
@@ -164,10 +178,12 @@ def staged_batches(ctx: Context, ref: FileRef, lineage: Lineage, report: Report)
     rejected = _rejected_lines(ctx, ref, report)
     with ctx.read_raw(ref.key) as stream:
         reader = open_dat(stream, contract, block_size=ctx.settings.block_size)
-        raw_batches = prefetched(reader.batches())
-        if len(rejected):
-            raw_batches = (b.filter(pc.invert(pc.is_in(b.column("_line"), pa.array(rejected)))) for b in raw_batches)
-        yield from transform_batches(raw_batches, contract, lineage, ctx.masker)
+        with closing(prefetched(reader.batches())) as parsed:  # its reader thread ends with this pass
+            raw_batches: Iterable[pa.RecordBatch] = parsed
+            if len(rejected):
+                kept = pa.array(rejected)
+                raw_batches = (b.filter(pc.invert(pc.is_in(b.column("_line"), kept))) for b in parsed)
+            yield from transform_batches(raw_batches, contract, lineage, ctx.masker)
 
 
 def transform(ctx: Context, ref: FileRef, validation: Validation) -> str:
@@ -220,11 +236,29 @@ def load(
         execution_name=validation.execution_name,
         rows_rejected=report.rows_rejected,
         file_rows=report.row_count,
-        unique_keys="R005" not in report.errors,
+        unique_keys=Rule.R005 not in report.errors,
     )
 
 
-def stage_and_load(ctx: Context, ref: FileRef, validation: Validation) -> tuple[str | None, LoadResult]:
+def load_checked(
+    ctx: Context, ref: FileRef, batches: Iterable[pa.RecordBatch], *, sha256: str, day: dt.date, execution_name: str
+) -> LoadResult:
+    """The one pass's load (``etl.pipeline.one_pass``): its batches are validated on their way in and the
+    verdict comes before the statements run, so the keys are unique (R005 is a record rule: a file that
+    reaches the statements passed it) and nothing is rejected."""
+    return load_batches(
+        ctx.conn,
+        ref.contract,
+        batches,
+        file_name=ref.text,
+        sha256=sha256,
+        business_date=day,
+        execution_name=execution_name,
+        unique_keys=True,
+    )
+
+
+def stage_and_load(ctx: Context, ref: FileRef, validation: Validation) -> Loaded:
     """Local fast path of transform + load: one pass over the raw file feeds the COPY while a thread writes
     the same batches to the stage parquet. The parquet is finished (or its error raised) before the load's
     statements run, so a failed stage write rolls the load back; the result equals ``transform`` then ``load``.
@@ -232,126 +266,33 @@ def stage_and_load(ctx: Context, ref: FileRef, validation: Validation) -> tuple[
     day = validation.report.business_date
     assert day is not None
     lineage = Lineage.now(day, ref.text, validation.execution_name)
-    batches, written = _staging(ctx, ref, day, staged_batches(ctx, ref, lineage, validation.report))
-    try:
-        result = load(ctx, ref, validation, batches)
-    finally:
-        batches.close()  # a load that stopped early (SKIPPED, error) aborts the parquet write
-    return (written[0] if written else None), result
+    with (
+        closing(staged_batches(ctx, ref, lineage, validation.report)) as batches,
+        closing(StageWrite(ctx, ref, day, batches)) as staged,  # a load that stopped early aborts the write
+    ):
+        result = load(ctx, ref, validation, staged.batches)
+    return Loaded(result, staged.uri)
 
 
-def _staging(
-    ctx: Context, ref: FileRef, day: dt.date, batches: Iterable[pa.RecordBatch]
-) -> tuple[Iterator[pa.RecordBatch], list[str]]:
-    """``batches`` passed on while a thread writes them to the stage parquet; the list gets its URI once
-    written. The file is held back in ``ctx.held_stage`` until the caller publishes it after the load
-    commits (a stream stopped early aborts the write)."""
-    written: list[str] = []
+class StageWrite:
+    """``batches`` passed on (``self.batches``) while a thread writes them to the file's stage parquet.
 
-    def write(staged: Iterator[pa.RecordBatch]) -> None:
-        stage = ctx.settings.zone_uri("stage")
-        written.append(write_stage(stage, ref.contract, day, ref.stem, staged, hold=ctx.held_stage))
-
-    return tee(batches, write), written
-
-
-class _NotLoadable(Exception):
-    """The one-pass load found the file invalid, or with rejected records to leave out: roll it back."""
-
-
-def _found_anything(validator: Validator, reader: DatReader) -> bool:
-    """Whether the pass has met any finding yet (a record rule, or a structural problem of the parser).
-
-    Checked after each batch's own checks and before the batch goes on to the transform and the COPY: the
-    database never receives a value the validator has not passed, so no server error (and no server log
-    line) can ever quote one. The first finding stops the pass; the step-by-step path then validates the
-    whole file for its report (REJECTED), or leaves tolerated rejects out.
+    The file is held back in ``ctx.held_stage`` until the caller publishes it after its load commits;
+    ``uri`` is its URI once written. Closed before the stream's end (the load stopped early: SKIPPED, an
+    error), the write is aborted and nothing is held; closing joins the writer thread and closes ``batches``.
     """
-    return bool(validator.findings.by_rule) or bool(reader.findings.by_rule)
 
+    def __init__(self, ctx: Context, ref: FileRef, day: dt.date, batches: Iterable[pa.RecordBatch]) -> None:
+        self._ctx, self._ref, self._day = ctx, ref, day
+        self.uri: str | None = None
+        self.batches = tee(batches, self._write)
 
-Loaded = tuple[str | None, LoadResult]  # (stage URI, load result)
+    def _write(self, staged: Iterator[pa.RecordBatch]) -> None:
+        stage = self._ctx.settings.zone_uri("stage")
+        self.uri = write_stage(stage, self._ref.contract, self._day, self._ref.stem, staged, hold=self._ctx.held_stage)
 
-
-def validate_stage_and_load(
-    ctx: Context, ref: FileRef, on_verdict: Callable[[Validation], None] | None = None
-) -> tuple[Validation | None, Loaded | None]:
-    """Local fast path of validate + transform + stage + load in ONE pass over the raw file.
-
-    Each parsed batch is checked by the validator, transformed, written to the stage parquet and COPYed
-    into the load's temp table; the verdict comes at the end of the pass, before anything is applied or
-    published. An invalid file (or one with tolerated rejects, which the step-by-step path leaves out)
-    rolls the load back and aborts the parquet: the result is then just its validation. ``(None, None)``:
-    not tried (no feed or date in the name, content already loaded) or broken before the verdict; the caller
-    goes step by step. The lineage needs the execution name, so the file's SHA-256 is read first (0.1 s per
-    138 MB).
-    ``on_verdict`` hears the validation as soon as the pass has it, so a load failing after it still has it.
-    """
-    if ref.feed is None or ref.business_date is None:
-        return None, None
-    sha256 = ctx.zone("raw").sha256(ref.key)
-    if ledger.already_loaded(ctx.conn, sha256):
-        return None, None
-    contract, day, size = ref.contract, ref.business_date, ctx.settings.block_size
-    name = name_execution(ref.feed, day, sha256)
-    verdict: list[Validation] = []
-
-    def loadable(validation: Validation) -> bool:
-        report = validation.report
-        return report.valid and not report.rows_rejected and (report.sha256, report.business_date) == (sha256, day)
-
-    def checked_batches() -> Iterator[pa.RecordBatch]:
-        validator = Validator(contract, ref.name)
-        with ctx.read_raw(ref.key) as stream:
-            reader = open_dat(stream, contract, block_size=size)
-            for batch in validator.checked(reader):
-                if _found_anything(validator, reader):  # a batch reaches the COPY only once it passed
-                    raise _NotLoadable
-                yield batch
-        report = validator.finish(reader, lambda: ctx.read_raw(ref.key), size)
-        write_report(ctx, ref, report)
-        verdict.append(Validation(report, False, name))
-        if on_verdict is not None:
-            on_verdict(verdict[0])
-        if not loadable(verdict[0]):
-            raise _NotLoadable
-
-    lineage = Lineage.now(day, ref.text, name)
-    batches, written = _staging(ctx, ref, day, transform_batches(checked_batches(), contract, lineage, ctx.masker))
-    try:  # unique keys: R005 is a record rule, so a file that reaches the statements passed it
-        result = load_batches(
-            ctx.conn,
-            contract,
-            batches,
-            file_name=ref.text,
-            sha256=sha256,
-            business_date=day,
-            execution_name=name,
-            unique_keys=True,
-        )
-    except Exception:
-        if verdict and loadable(verdict[0]):
-            raise  # a valid file: a failure of its load
-        # Not loadable (whatever error the rollback surfaced as), or broken before the verdict (a value the
-        # transform cannot take, the database gone): step by step validates first, so a bad file is still
-        # REJECTED, tolerated rejects are left out, and a real failure shows again in its load.
-        return (verdict[0] if verdict else None), None
-    finally:
-        batches.close()
-    if not verdict:  # content loaded by another run meanwhile (a SKIPPED row is written): still report on it
-        validation = validate(ctx, ref, execution_name=name)
-        result = _skipped_counts(ctx, result, validation.report)
-        return validation, (None, result)
-    return verdict[0], ((written[0] if written else None), result)
-
-
-def _skipped_counts(ctx: Context, result: LoadResult, report: Report) -> LoadResult:
-    """A SKIPPED load written before the file was read: its ledger row and result get the file's rows."""
-    if result.status is not LedgerStatus.SKIPPED or result.ledger_id is None:
-        return result
-    counts = skipped_counts(report)
-    ledger.set_counts(ctx.conn, result.ledger_id, counts)
-    return replace(result, rows_in=counts.rows_in, skipped=counts.skipped, rejected=counts.rejected)
+    def close(self) -> None:
+        self.batches.close()
 
 
 def skipped_counts(report: Report) -> RowCounts:

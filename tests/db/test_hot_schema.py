@@ -27,7 +27,7 @@ def test_next_day_updates_are_heap_only(conn: psycopg.Connection, transactions: 
         for i in range(0, 2000, 4)
     ]
     result = load.load(conn, transactions, batches(transactions, changed), **load_kwargs("day2", 2))
-    assert result.updated == 500
+    assert result.counts.updated == 500
     conn.execute("SELECT pg_stat_force_next_flush()")
     conn.execute("SELECT pg_stat_clear_snapshot()")
     updates, hot = conn.execute(

@@ -29,11 +29,11 @@ def test_day_one_inserts_everything_exactly(conn: psycopg.Connection, transactio
     result = run(conn, transactions, rows, "day1")
     assert (
         result.status,
-        result.rows_in,
-        result.inserted,
-        result.updated,
-        result.deleted,
-        result.unchanged,
+        result.counts.rows_in,
+        result.counts.inserted,
+        result.counts.updated,
+        result.counts.deleted,
+        result.counts.unchanged,
     ) == (LedgerStatus.LOADED, 3, 3, 0, 0, 0)
     stored = table_rows(conn, transactions)
     expected = [{k: v for k, v in r.items() if k != "action"} for r in rows]
@@ -62,7 +62,8 @@ def test_day_two_updates_deletes_and_unchanged_are_exact(conn: psycopg.Connectio
         txn("T9", "D", day=2),  # delete of an unknown key: not found
     ]
     result = run(conn, transactions, day2, "day2", day=2)
-    assert (result.rows_in, result.inserted, result.updated, result.deleted, result.unchanged, result.not_found) == (
+    counts = result.counts
+    assert (counts.rows_in, counts.inserted, counts.updated, counts.deleted, counts.unchanged, counts.not_found) == (
         6,
         1,
         1,
@@ -87,10 +88,12 @@ def test_same_file_again_is_skipped_and_changes_nothing(conn: psycopg.Connection
     run(conn, transactions, [txn("T1"), txn("T2")], "day1")
     before = table_rows(conn, transactions)
     again = run(conn, transactions, [txn("T1", amount="1.00"), txn("T3")], "day1")
-    assert again.status is LedgerStatus.SKIPPED and again.inserted == again.updated == 0
-    assert (again.rows_in, again.skipped) == (0, 0)  # not told the file's size: nothing read, nothing counted
+    assert again.status is LedgerStatus.SKIPPED and again.counts.inserted == again.counts.updated == 0
+    # not told the file's size: nothing read, nothing counted
+    assert (again.counts.rows_in, again.counts.skipped) == (0, 0)
     told = run(conn, transactions, [txn("T1")], "day1", file_rows=7, rows_rejected=2)
-    assert (told.status, told.rows_in, told.skipped, told.rejected) == (LedgerStatus.SKIPPED, 7, 5, 2)
+    counts = told.counts
+    assert (told.status, counts.rows_in, counts.skipped, counts.rejected) == (LedgerStatus.SKIPPED, 7, 5, 2)
     assert ledger.RowCounts.of_ledger(ledger.ledger_rows(conn, 1)[0]) == told.counts
     assert table_rows(conn, transactions) == before
     assert ledger.already_loaded(conn, load_kwargs("day1")["sha256"])
@@ -137,7 +140,7 @@ def test_failure_after_copy_leaves_nothing_and_retry_succeeds(conn: psycopg.Conn
         run(conn, transactions, [txn("T1"), txn("T2"), txn("T3")], "day1", after_copy=boom)
     assert table_rows(conn, transactions) == [] and ledger.ledger_rows(conn, 5) == []
     assert not ledger.already_loaded(conn, load_kwargs("day1")["sha256"])
-    assert run(conn, transactions, [txn("T1"), txn("T2"), txn("T3")], "day1").inserted == 3
+    assert run(conn, transactions, [txn("T1"), txn("T2"), txn("T3")], "day1").counts.inserted == 3
 
 
 def test_connection_killed_after_copy_leaves_nothing(db_url: str, transactions: Contract) -> None:
@@ -149,7 +152,7 @@ def test_connection_killed_after_copy_leaves_nothing(db_url: str, transactions: 
         run(victim, transactions, [txn("T1"), txn("T2")], "day1", after_copy=kill)
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert table_rows(conn, transactions) == [] and ledger.ledger_rows(conn, 5) == []
-        assert run(conn, transactions, [txn("T1"), txn("T2")], "day1").inserted == 2
+        assert run(conn, transactions, [txn("T1"), txn("T2")], "day1").counts.inserted == 2
 
 
 def test_concurrent_loads_of_one_file_load_it_once(db_url: str, transactions: Contract) -> None:
@@ -207,7 +210,8 @@ def test_repeated_keys_in_a_file_last_row_wins(conn: psycopg.Connection, transac
     result = run(conn, transactions, rows, "day2", day=2)
     stored = {r["transaction_id"]: r["amount"] for r in table_rows(conn, transactions)}
     assert stored == {"K1": Decimal("2.00"), "K2": Decimal("3.00")}
-    assert (result.rows_in, result.inserted, result.updated, result.deleted, result.unchanged, result.superseded) == (
+    counts = result.counts
+    assert (counts.rows_in, counts.inserted, counts.updated, counts.deleted, counts.unchanged, counts.superseded) == (
         6,
         2,
         0,
@@ -222,7 +226,7 @@ def test_unique_keys_flag_trusts_the_caller_but_fails_safely(conn: psycopg.Conne
     with pytest.raises(psycopg.errors.UniqueViolation):
         run(conn, transactions, [txn("K1"), txn("K1")], "dup", unique_keys=True)
     assert table_rows(conn, transactions) == []
-    assert run(conn, transactions, [txn("K1"), txn("K2")], "ok", unique_keys=True).inserted == 2
+    assert run(conn, transactions, [txn("K1"), txn("K2")], "ok", unique_keys=True).counts.inserted == 2
 
 
 def test_empty_string_and_null_stay_apart(conn: psycopg.Connection, transactions: Contract) -> None:
@@ -242,7 +246,7 @@ def test_empty_string_and_null_stay_apart(conn: psycopg.Connection, transactions
 
 def test_feed_without_action_upserts_on_composite_key(conn: psycopg.Connection, account_summary: Contract) -> None:
     day1 = [summary("000000000001"), summary("000000000002", payment_due_date=None, utilization=None)]
-    assert run(conn, account_summary, day1, "s1").inserted == 2
+    assert run(conn, account_summary, day1, "s1").counts.inserted == 2
     # a second file for the same day (sequence 02, corrections): one lineage for all of its rows
     lineage = {"source_file": "account_summary_20240301_02.dat", "execution_name": "other"}
     again = [
@@ -251,7 +255,8 @@ def test_feed_without_action_upserts_on_composite_key(conn: psycopg.Connection, 
         summary("000000000003", **lineage),
     ]
     result = run(conn, account_summary, again, "s2")
-    assert (result.inserted, result.updated, result.unchanged, result.deleted) == (1, 1, 1, 0)
+    counts = result.counts
+    assert (counts.inserted, counts.updated, counts.unchanged, counts.deleted) == (1, 1, 1, 0)
     stored = {(r["account_id"], r["business_date"].day): r for r in table_rows(conn, account_summary)}
     assert sorted(stored) == [("000000000001", 1), ("000000000002", 1), ("000000000003", 1)]
     assert (stored[("000000000001", 1)]["current_balance"], stored[("000000000001", 1)]["apr"]) == (
@@ -269,7 +274,7 @@ def test_weird_table_name_is_quoted(conn: psycopg.Connection, transactions: Cont
         )
     )
     odd = transactions.model_copy(update={"target_table": TargetTable(schema="fintech", name=name)})
-    assert run(conn, odd, [txn("W1"), txn("W2")], "weird").inserted == 2
+    assert run(conn, odd, [txn("W1"), txn("W2")], "weird").counts.inserted == 2
     assert len(table_rows(conn, odd)) == 2 and table_rows(conn, transactions) == []
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from etl.contract import load_contract
-from etl.core.rules import RULES
+from etl.core.rules import Rule
 from etl.core.validate import validate_file
 from etl.generate import CORRUPTIBLE_RULES, BaseFile, corruptible_rules, generate
 from tests.generate.conftest import DAY, FEEDS, account_value, records
@@ -16,7 +16,7 @@ CASES = [(feed, rule) for feed in FEEDS for rule in corruptible_rules(load_contr
 
 
 def test_every_rule_but_f004_is_corruptible():
-    assert tuple(rule for rule in RULES if rule != "F004") == CORRUPTIBLE_RULES
+    assert tuple(rule for rule in Rule if rule != "F004") == CORRUPTIBLE_RULES
     assert corruptible_rules(load_contract("transactions")) == CORRUPTIBLE_RULES
     assert "R006" not in corruptible_rules(load_contract("account_summary"))
 

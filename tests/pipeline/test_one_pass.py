@@ -4,6 +4,12 @@ step by step and end the same way."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
@@ -11,8 +17,11 @@ import pytest
 import etl.contract
 from etl.config import get_settings
 from etl.contract import Contract, load_contract
+from etl.db import load
+from etl.db.ledger import set_counts
 from etl.generate import corruptible_rules, generate
-from etl.pipeline import steps
+from etl.io import stage
+from etl.pipeline import one_pass, steps
 from etl.pipeline.context import Context
 from etl.pipeline.run import Outcome, run_file
 from tests.pipeline.conftest import Pipeline
@@ -106,3 +115,91 @@ def test_a_value_the_transform_cannot_take_still_means_rejected(pipeline: Pipeli
     assert outcome.status == "FAILURE" and outcome.errors, outcome.error
     assert [row["status"] for row in pipeline.ledger()] == ["REJECTED"]
     assert pipeline.files("stage") == [] and pipeline.files("archive") == []
+
+
+# --- every early end of a pass joins the threads it started ---------------------------------------------------
+
+
+def _bad_amount(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """A 13-digit amount on line 6: the transform cannot take it (numeric(12,2))."""
+    lines = path.read_bytes().split(b"\n")
+    fields = lines[5].split(b"|")
+    fields[6] = b"9" * 13
+    lines[5] = b"|".join(fields)
+    path.write_bytes(b"\n".join(lines))
+
+
+def _out_of_space(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """The stage writer fails on every second batch (a full disk), in the one pass and step by step alike."""
+    real, written = stage._for_parquet, []
+
+    def full(*args):
+        written.append(1)
+        if len(written) % 2 == 0:
+            raise OSError(28, "No space left on device")
+        return real(*args)
+
+    monkeypatch.setattr(stage, "_for_parquet", full)
+
+
+def _copy_fails(error: BaseException) -> Callable[[pytest.MonkeyPatch, Path], None]:
+    """Encoding a COPY's second batch raises ``error`` (a KeyboardInterrupt stands for a signal)."""
+
+    def inject(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+        real, encoded = load.CopyTarget.encode, []
+
+        def encode(self, batch):
+            encoded.append(1)
+            if len(encoded) % 2 == 0:
+                raise error
+            return real(self, batch)
+
+        monkeypatch.setattr(load.CopyTarget, "encode", encode)
+
+    return inject
+
+
+def _loaded_meanwhile(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """Another run loads the same content between the pass's ledger check and its load's lock."""
+    other = path.parent / "other" / path.name
+    other.parent.mkdir()
+    shutil.copyfile(path, other)
+    with Context(get_settings()) as ctx:
+        assert run_file(ctx, other).status == "SUCCESS"
+    monkeypatch.setattr(one_pass, "ledger", SimpleNamespace(already_loaded=lambda *_: False, set_counts=set_counts))
+
+
+EARLY_ENDS = {  # how a pass ends early -> (the rule the file breaks, what else breaks, how the file's run ends)
+    "a finding stops the pass": ("R006", None, "FAILURE"),
+    "a value the transform cannot take": (None, _bad_amount, "FAILURE"),
+    "the stage writer fails": (None, _out_of_space, "FAILURE"),
+    "the COPY fails": (None, _copy_fails(load.LoadError("injected")), "FAILURE"),
+    "a signal in the COPY": (None, _copy_fails(KeyboardInterrupt()), "KeyboardInterrupt"),
+    "another run loaded it meanwhile": (None, _loaded_meanwhile, "SKIPPED"),
+}
+
+
+@pytest.mark.parametrize("end", EARLY_ENDS)
+def test_every_early_end_joins_the_threads_of_its_passes(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, end: str
+) -> None:
+    """Whatever ends a pass early, the reader, stage writer and COPY threads it started are gone when the
+    file's run returns, with the cycle collector off: no thread waits for garbage collection to stop (a
+    reader still at work while the interpreter exits can abort the process)."""
+    rule, breaks, ending = EARLY_ENDS[end]
+    monkeypatch.setenv("ETL_BLOCK_SIZE", str(64 << 10))  # many batches: the reader is ahead when the pass stops
+    path = generate("transactions", DAY1, rows=20_000, seed=36, corrupt=rule, out_dir=pipeline.src)
+    if breaks is not None:
+        breaks(monkeypatch, path)
+    before = set(threading.enumerate())
+    gc.disable()
+    try:
+        with Context(get_settings()) as ctx:
+            try:
+                status = str(run_file(ctx, path).status)
+            except KeyboardInterrupt:
+                status = "KeyboardInterrupt"
+        left = sorted(t.name for t in set(threading.enumerate()) - before)
+    finally:
+        gc.enable()
+    assert (status, left) == (ending, [])
