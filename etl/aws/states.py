@@ -27,7 +27,7 @@ from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key,
 from etl.pipeline import drift_warnings, recover, steps
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
-from etl.pipeline.notify import build_message, publish
+from etl.pipeline.notify import Status, build_message, publish
 from etl.pipeline.run import rules_text
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,9 @@ def notify(payload: Payload) -> Payload:
     rows = load or _validation_rows(status, validation)
     moved = state.get("moved")
     move_error = error_text(state.get("move_error"))  # MoveToArchive/MoveToError failed after its retries
-    errors = [text for text in (error_text(state.get("error")), move_error if status == "FAILURE" else None) if text]
+    errors = [
+        text for text in (error_text(state.get("error")), move_error if status == Status.FAILURE else None) if text
+    ]
     if move_error and not moved:  # the file is still where it was: raw
         moved = {"bucket": pointer.get("bucket"), "key": pointer.get("key")}
     message = build_message(
@@ -295,13 +297,13 @@ def notify(payload: Payload) -> Payload:
         file=PurePosixPath(pointer.get("key") or "unknown").name,
         business_date=pointer.get("business_date"),
         rows=rows,
-        errors=(validation.get("rule_counts") or None) if status == "FAILURE" else None,
+        errors=(validation.get("rule_counts") or None) if status == Status.FAILURE else None,
         error="; ".join(errors) or None,
         location=f"s3://{moved['bucket']}/{moved['key']}" if moved else None,
         moved=not move_error,
         warnings=[
             *(warnings or []),
-            *([f"not moved to archive: {move_error}"] if move_error and status != "FAILURE" else []),
+            *([f"not moved to archive: {move_error}"] if move_error and status != Status.FAILURE else []),
         ],
     )
     return {"message_id": publish(message, topic_arn=get_settings().sns_topic_arn)}
@@ -311,7 +313,7 @@ def _validation_rows(status: str, validation: Payload) -> dict[str, int] | None:
     """A notification's rows without a load: a SKIPPED file's records all skipped (or rejected), else the count."""
     if "row_count" not in validation:
         return None
-    if status == "SKIPPED" and "report" in validation:
+    if status == Status.SKIPPED and "report" in validation:
         return steps.skipped_counts(Report.model_validate(validation["report"])).notification()
     return {"rows_in": validation["row_count"]}
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from etl.config import Settings
 from etl.errors import ConfigError
 from etl.names import terminal_text
+from etl.pipeline.notify import Status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -75,4 +76,4 @@ def print_json(obj: Any) -> None:
 
 
 #: How an outcome looks on a terminal (``etl run``, ``etl sim``, ``etl replay``): one map, one vocabulary.
-STATUS_COLOURS: dict[str, str] = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILURE": "red"}
+STATUS_COLOURS: dict[str, str] = {Status.SUCCESS: "green", Status.SKIPPED: "yellow", Status.FAILURE: "red"}
