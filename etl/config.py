@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
@@ -14,6 +15,23 @@ from etl.errors import ConfigError
 ZONES = ("landing", "raw", "stage", "archive", "error")
 # S3 bucket naming rules: 3-63 of lower-case letters, digits, dots and hyphens, a letter or digit at each end
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII)
+
+
+class SslMode(StrEnum):
+    """libpq's ``sslmode`` values (``ETL_DB_SSLMODE``): only ``verify-full`` checks both who signed the server's
+    certificate and that it names the host connected to; the deployed functions use it (docs/deploy.md §3)."""
+
+    DISABLE = "disable"
+    ALLOW = "allow"
+    PREFER = "prefer"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+    @property
+    def verifies(self) -> bool:
+        """True when libpq checks the server's certificate against a CA (and so needs one)."""
+        return self in (SslMode.VERIFY_CA, SslMode.VERIFY_FULL)
 
 
 def check_zone_uri(uri: str) -> str:
@@ -51,6 +69,15 @@ class Settings(BaseSettings):
     # The cluster's master secret (username, password): only the stack's migrate function has it, to create
     # the etl role and grant it (etl.db.grants) before migrating as that role.
     db_master_secret_id: str | None = None
+
+    # How connections to a configured database (URL or secret, never the embedded server on its Unix socket)
+    # are secured and bounded (etl.db.tls, etl.db.limits; docs/design.md §7). sslmode unset: what the URL says,
+    # else libpq's default. The CA: a PEM file, "rds" (the Amazon RDS bundle shipped in the package) or
+    # "system" (the OS trust store).
+    db_sslmode: SslMode | None = None
+    db_sslrootcert: str | None = None
+    db_connect_timeout_s: int = Field(default=10, ge=2)  # libpq: 2 s is the least it honours
+    db_lock_timeout_s: float = Field(default=30, gt=0)  # a load blocked this long by another session's lock
 
     pan_key: SecretStr | None = None
     pan_key_secret_id: str | None = None

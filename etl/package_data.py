@@ -5,8 +5,9 @@ so every file a command needs at run time lives inside ``etl/`` and ships as pac
 the CloudFormation template (``etl/aws/template.yml``, whose roles ``etl sim`` enforces) with the policy
 documents it inlines (``etl/aws/roles_and_policies/``), the state machine definition (``etl/aws/state_machine.yml``),
 the Lambda handlers (``etl/aws/handlers/``), the notebooks (``etl/notebooks/*.ipynb``), the dummy samples
-(``etl/data/samples/``) and the migrations (``etl/sql/``). Each exists once; deploy steps and docs point at
-these paths.
+(``etl/data/samples/``), the migrations (``etl/sql/``) and the Amazon RDS CA bundle the deployed functions
+verify Aurora's certificate with (``etl/aws/certs/rds-global-bundle.pem``). Each exists once; deploy steps and
+docs point at these paths.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ HANDLERS = ("aws", "handlers")
 NOTEBOOKS = ("notebooks",)
 SAMPLES = ("data", "samples")
 MIGRATIONS = ("sql",)
+RDS_CA_BUNDLE = ("aws", "certs", "rds-global-bundle.pem")
 
 
 def package_path(*parts: str) -> Path:
@@ -71,3 +73,10 @@ def notebooks_dir() -> Path:
 def samples_dir() -> Path:
     """``etl/data/samples/``: the committed dummy ``.dat`` files the notebooks default to."""
     return package_path(*SAMPLES)
+
+
+def rds_ca_bundle() -> Path:
+    """``etl/aws/certs/rds-global-bundle.pem``: Amazon RDS's global CA bundle (every region's root CAs), the
+    trust anchors of ``ETL_DB_SSLROOTCERT=rds`` (docs/deploy.md §3). In Lambda it is found inside the layer
+    (``/opt/python/etl/...``) through the package, so no path is written into the template."""
+    return package_path(*RDS_CA_BUNDLE)

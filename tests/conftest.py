@@ -6,6 +6,9 @@
 ``db_url``        function: URL of a fresh, fully migrated database (CREATE DATABASE ... TEMPLATE: fast).
 ``empty_db_url``  function: URL of a fresh database with no migrations.
 ``restricted_db_url`` function: a fresh migrated database as a role with only the documented grants.
+``tls_server``    session: a second cluster that accepts TCP connections only over TLS, its certificate
+                  from a test CA (tests/tls.py), started only when a test asks for it.
+``tls_db_name``   function: a fresh migrated database on ``tls_server``.
 ``aws_env``       function: fake credentials and a region for moto, so boto3 never reaches a real account.
 ``spark``         session: ONE local SparkSession for every suite that needs one (no skip when Java or
                   Spark is missing: the fixture then fails, and so does CI).
@@ -89,6 +92,25 @@ def database_as(request: pytest.FixtureRequest) -> str:
     (``@pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)``)."""
     role = getattr(request, "param", "superuser")
     return request.getfixturevalue("restricted_db_url" if role == "etl-role" else "db_url")
+
+
+@pytest.fixture(scope="session")
+def tls_server():
+    from tests.tls import running_tls_server
+
+    with running_tls_server() as server:
+        yield server
+
+
+@pytest.fixture
+def tls_db_name(tls_server) -> Iterator[str]:
+    from etl.db import migrate
+
+    name = pg.create_database(tls_server.admin_url())
+    with psycopg.connect(tls_server.admin_url(name), autocommit=True) as conn:
+        migrate.upgrade(conn)
+    yield name
+    pg.drop_database(tls_server.admin_url(), name)
 
 
 @pytest.fixture

@@ -92,8 +92,11 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_cluster() -> Cluster:
-    """initdb + pg_ctl start in a fresh temp dir on a free port; trust auth on localhost only."""
+def start_cluster(extra_options: str = "", hba: str | None = None) -> Cluster:
+    """initdb + pg_ctl start in a fresh temp dir on a free port; trust auth on localhost only.
+
+    ``extra_options``: more ``-c name=value`` server options; ``hba``: the whole ``pg_hba.conf`` instead of
+    initdb's (tests/tls.py: TLS only over TCP)."""
     root = Path(tempfile.mkdtemp(prefix="etl-pg-"))
     if os.geteuid() == 0:
         pw = pwd.getpwnam("postgres")
@@ -116,11 +119,14 @@ def start_cluster() -> Cluster:
         check=True,
         capture_output=True,
     )
+    if hba is not None:
+        (cluster.pgdata / "pg_hba.conf").write_text(hba)
     settings = {**PERFORMANCE_SETTINGS, **SAFE_LOG_SETTINGS}  # as the embedded server (its log stays in root/log)
     cluster.options = (
         f"-c port={cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
         + " ".join(f"-c {name}={value}" for name, value in settings.items())
+        + (f" {extra_options}" if extra_options else "")
     )
     try:
         subprocess.run(
@@ -175,8 +181,8 @@ def database_url(server_url: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def running_cluster() -> Iterator[Cluster]:
-    cluster = start_cluster()
+def running_cluster(extra_options: str = "", hba: str | None = None) -> Iterator[Cluster]:
+    cluster = start_cluster(extra_options, hba)
     try:
         yield cluster
     finally:

@@ -14,8 +14,9 @@ for Glue; ``python -m tools.lock`` writes them), so the same bytes run on both s
   ``wheels/requirements.txt``), installed by Glue with ``--no-index``: no package index at run time;
 - ``transform_job.py`` (the Glue script), ``state_machine.yml`` (the definition as uploaded), the etl wheel;
 - ``manifest.json``: size and SHA-256 of each artifact, unzipped sizes, and each function's code + layers
-  against Lambda's limit of 262,144,000 bytes unzipped. A function over the limit fails the build with one
-  line naming it.
+  against Lambda's limit of 262,144,000 bytes unzipped, and the SHA-256 and certificate count of the Amazon RDS
+  CA bundle the layer carries (``etl/aws/certs/rds-global-bundle.pem``: the database functions verify Aurora's
+  certificate with it). A function over the limit, or a layer without the bundle, fails the build with one line.
 
 Downloaded wheels are cached under ``build/wheels/<hash of the lock>/``; every install re-checks the hashes.
 Glue's pip resolves the etl wheel's dependencies from the zip alone, so the zip holds all of them (the CLI's
@@ -88,6 +89,9 @@ LAYER_PRUNE = (
 )
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+#: The RDS CA bundle inside the layer, where ``etl.package_data.rds_ca_bundle`` finds it in Lambda.
+LAYER_RDS_CA_BUNDLE = "python/etl/aws/certs/rds-global-bundle.pem"
 
 
 class BuildError(Exception):
@@ -328,6 +332,7 @@ def build(out: Path = DEFAULT_OUT, limit: int = LAMBDA_UNZIPPED_LIMIT) -> dict[s
         install(layer, locked_wheels(LAMBDA_LOCK), package, LAMBDA_LOCK)
         pruned = prune(layer)
         compile_bytecode(layer, "/opt/python")
+        ca_bundle = describe_ca_bundle(layer.parent / LAYER_RDS_CA_BUNDLE)
         write_zip(out / "layer.zip", tree_entries(layer.parent))
     handlers = ROOT / "etl" / "aws" / "handlers"
     write_zip(out / "lambda.zip", [(p.name, p) for p in handlers.glob("*.py") if p.name != "__init__.py"])
@@ -341,7 +346,21 @@ def build(out: Path = DEFAULT_OUT, limit: int = LAMBDA_UNZIPPED_LIMIT) -> dict[s
     requirements.unlink()
     shutil.copy2(ROOT / "glue" / "transform_job.py", out / "transform_job.py")
     shutil.copy2(state_machine_source(), out / "state_machine.yml")
-    return write_manifest(out, limit, extra={"version": version, "layer_pruned_bytes": pruned})
+    extra = {"version": version, "layer_pruned_bytes": pruned, "rds_ca_bundle": ca_bundle}
+    return write_manifest(out, limit, extra=extra)
+
+
+def describe_ca_bundle(path: Path) -> dict[str, Any]:
+    """Where the layer holds the RDS CA bundle, its SHA-256 (compare with the one docs/deploy.md records for
+    the download) and how many certificates it has; a layer without it fails the build."""
+    if not path.is_file():
+        raise BuildError(f"the layer has no {LAYER_RDS_CA_BUNDLE}: the etl wheel was built without its package data")
+    data = path.read_bytes()
+    return {
+        "path": f"layer.zip:{LAYER_RDS_CA_BUNDLE}",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "certificates": data.count(b"-----BEGIN CERTIFICATE-----"),
+    }
 
 
 def wheel_pins(wheels: Iterable[Path]) -> list[tuple[str, str]]:
@@ -370,7 +389,7 @@ def check_only(out: Path, limit: int) -> dict[str, Any]:
     """Re-check a finished build (its manifest keeps what only the build knows)."""
     previous = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else {}
     return write_manifest(
-        out, limit, extra={k: previous[k] for k in ("version", "layer_pruned_bytes") if k in previous}
+        out, limit, extra={k: previous[k] for k in ("version", "layer_pruned_bytes", "rds_ca_bundle") if k in previous}
     )
 
 

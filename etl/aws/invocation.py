@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from etl.db.limits import Deadline
+
 log = logging.getLogger("etl.aws.invocation")
 log.setLevel(logging.INFO)
 
@@ -53,8 +55,12 @@ def event_keys(event: Any) -> list[str]:
     return keys
 
 
-def logged(function: Callable[[Event], Event]) -> Handler:
-    """A Lambda handler around ``function(event)`` that logs each invocation (see the module docstring)."""
+def logged(function: Callable[..., Event], *, timed: bool = False) -> Handler:
+    """A Lambda handler around ``function(event)`` that logs each invocation (see the module docstring).
+
+    ``timed``: ``function(event, deadline=...)`` with the moment the function will be stopped, read from the
+    context at the start of the invocation (``etl.db.limits.Deadline``).
+    """
 
     @functools.wraps(function)
     def handler(event: Event, context: LambdaContext) -> Event:
@@ -66,7 +72,7 @@ def logged(function: Callable[[Event], Event]) -> Handler:
         }
         started = time.perf_counter()
         try:
-            result = function(event)
+            result = function(event, deadline=Deadline.of_lambda(context)) if timed else function(event)
         except Exception as exc:
             log.info(json.dumps({**entry, "outcome": type(exc).__name__, "seconds": _since(started)}))
             raise

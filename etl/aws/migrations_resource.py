@@ -48,8 +48,9 @@ class Outcome:
 
 def database_upgrade() -> list[str]:
     """Bootstrap the ``etl`` role with the master secret (when ``ETL_DB_MASTER_SECRET_ID`` is set), then apply
-    pending migrations as that role (``ETL_DB_SECRET_ID``), so it owns what they create."""
-    import psycopg
+    pending migrations as that role (``ETL_DB_SECRET_ID``), so it owns what they create. Both connections
+    are opened by ``etl.db.connect`` with the functions' TLS settings (``verify-full`` on AWS)."""
+    from psycopg.conninfo import make_conninfo
 
     from etl.config import get_settings
     from etl.db import connect, grants, migrate
@@ -62,14 +63,15 @@ def database_upgrade() -> list[str]:
         target = json.loads(secret_string(settings.db_secret_id))
         master = json.loads(secret_string(settings.db_master_secret_id))
         dbname = target.get("dbname") or "postgres"
-        with psycopg.connect(
+        admin_at = make_conninfo(
             host=target["host"],
             port=str(target.get("port") or 5432),
             dbname=dbname,
             user=master["username"],
             password=master["password"],
-            autocommit=True,
-        ) as admin:
+        )
+        location = connect.Location(admin_at, "secret", settings.db_master_secret_id)
+        with connect.connect(settings, location=location) as admin:
             grants.bootstrap_role(admin, target["username"], target["password"], dbname)
     with connect.connect(settings) as conn:
         return migrate.upgrade(conn)

@@ -176,9 +176,13 @@ class Simulation:
         *,
         without: tuple[tuple[str, str], ...] = (),
         template_path: Path | None = None,
+        database_tls: dict[str, str] | None = None,
     ) -> None:
         self.aws = aws
         self.template = template() if template_path is None else template_path  # the stack it deploys
+        # ETL_DB_SSLMODE / ETL_DB_SSLROOTCERT of the database functions: the template's verify-full against the
+        # RDS bundle, here the CLI's own (a local server has its own CA, or none)
+        self.database_tls = database_tls or {}
         self.without = without  # (role logical id, statement Sid) pairs left out of the deployed policies
         self.buckets = {name: f"{PREFIX}-{name}" for name in ZONES}
         self.database_url = database_url
@@ -334,9 +338,9 @@ class Simulation:
                 "ETL_STATE_MACHINE_ARN": self.machine_arn,
                 "ETL_LARGE_FILE_THRESHOLD_BYTES": str(self.threshold),
             },
-            "validation": {"ETL_DB_SECRET_ID": self.db_secret_id},
-            "rds_write": {"ETL_DB_SECRET_ID": self.db_secret_id},
-            "move_file": {"ETL_DB_SECRET_ID": self.db_secret_id},
+            "validation": {"ETL_DB_SECRET_ID": self.db_secret_id, **self.database_tls},
+            "rds_write": {"ETL_DB_SECRET_ID": self.db_secret_id, **self.database_tls},
+            "move_file": {"ETL_DB_SECRET_ID": self.db_secret_id, **self.database_tls},
             "transform": {"ETL_PAN_KEY_SECRET_ID": self.pan_key_secret_id},
             "notification": {"ETL_SNS_TOPIC_ARN": self.topic_arn},
         }
@@ -446,6 +450,12 @@ def rds_secret(database_url: str) -> dict[str, Any]:
     }
 
 
+def database_tls(settings: Settings) -> dict[str, str]:
+    """The TLS variables the CLI reaches its database with, for the emulated database functions."""
+    values = {"ETL_DB_SSLMODE": settings.db_sslmode, "ETL_DB_SSLROOTCERT": settings.db_sslrootcert}
+    return {name: str(value) for name, value in values.items() if value}
+
+
 def _database_url(settings: Settings) -> str:
     """The CLI's database, started and migrated if embedded, as a URL the functions can use."""
     from etl.db.connect import connect, locate
@@ -482,7 +492,10 @@ def simulation(
     try:
         with emulated_aws(lambda_dir, glue_runner=runner) as aws:
             limit = settings.large_file_threshold_bytes if threshold is None else threshold
-            yield Simulation(aws, database_url, key, limit, without=without, template_path=template_path).deploy()
+            tls = database_tls(settings)
+            yield Simulation(
+                aws, database_url, key, limit, without=without, template_path=template_path, database_tls=tls
+            ).deploy()
     finally:
         runner.close()
 

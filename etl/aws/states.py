@@ -22,6 +22,7 @@ from etl.config import get_settings
 from etl.core.validate import Report
 from etl.db.errors import transient_database_errors
 from etl.db.ledger import LedgerStatus
+from etl.db.limits import Deadline
 from etl.errors import EtlError
 from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key, valid_key
 from etl.pipeline import drift_warnings, recover, steps
@@ -217,9 +218,13 @@ def transform_in_lambda(payload: Payload) -> Payload:
     return {"stage_uri": uri, "rows_staged": report.row_count - report.rows_rejected}
 
 
-def load_to_database(payload: Payload) -> Payload:
-    """LoadToDatabase: upsert the stage file in one transaction; transient failures raise the retried error."""
-    with transient_database_errors(), Context(deployed=True) as ctx:
+def load_to_database(payload: Payload, deadline: Deadline | None = None) -> Payload:
+    """LoadToDatabase: upsert the stage file in one transaction; transient failures raise the retried error.
+
+    ``deadline``: when the function is stopped (its Lambda context); the load's statements are cancelled a
+    margin before it, so the transaction rolls back and the error is reported (``etl.db.limits``).
+    """
+    with transient_database_errors(), Context(deployed=True, deadline=deadline) as ctx:
         ref = _raw_ref(ctx, payload["file"])
         validation = _validation(ctx, ref, payload)
         result = steps.load(ctx, ref, validation)

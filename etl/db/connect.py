@@ -5,6 +5,9 @@ Passwords stay inside the conninfo handed to libpq: ``describe`` gives a passwor
 (``etl.db.dsn.display``, the one function that shows a database location), a URL libpq would misread is
 refused before it is used, and a driver error about connecting reaches callers only with the password
 taken out (docs/design.md §10: secrets are never printed).
+
+Every connection is opened here, with the TLS and timeout keywords of ``etl.db.tls`` (``verify-full`` against
+the RDS CA bundle on AWS); a TLS failure leaves as one line that names the location, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from etl.config import Settings
-from etl.db import dsn, embedded, migrate
+from etl.db import dsn, embedded, migrate, tls
 from etl.io.secrets import SecretError
 
 _migrated: set[str] = set()
@@ -96,9 +99,13 @@ def connect(settings: Settings, *, location: Location | None = None) -> psycopg.
     The embedded database is migrated on its first connect in a process, so a laptop run needs no setup.
     """
     location = location or locate(settings)
+    options = tls.connection_options(settings, location.source)
     try:
-        conn = psycopg.connect(location.conninfo, autocommit=True, application_name="fintech-etl")
+        conn = psycopg.connect(location.conninfo, autocommit=True, application_name="fintech-etl", **options)
     except psycopg.Error as exc:  # same class (transient or not), message without the password, no chain
+        failure = tls.tls_failure(exc, location.describe(), location.conninfo, options)
+        if failure is not None:  # a configuration to fix: one line, never retried
+            raise failure from None
         raise type(exc)(dsn.scrub(str(exc), location.conninfo)) from None
     except Exception as exc:
         raise dsn.DatabaseUrlError(f"cannot connect to {location.describe()}: {type(exc).__name__}") from None

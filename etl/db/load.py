@@ -16,6 +16,9 @@
    INSERT fail and the whole load roll back, still retryable.
 5. The ledger row; commit. Any failure rolls everything back, so the same file can simply be retried.
 
+``limits`` (``etl.db.limits``) bound the waits: the feed's lock for the time the caller has left, every other
+lock for ``lock_timeout``, and each statement, set again before it runs, for the time left minus a margin.
+
 Every row of the file is counted once (``RowCounts.accounted``): rows_in = inserted + updated + deleted +
 unchanged + not_found (deletes of keys the table lacks) + superseded (an earlier row of a key repeated later
 in the file) + skipped (a SKIPPED file) + rejected (left out under the reject threshold).
@@ -23,6 +26,7 @@ in the file) + skipped (a SKIPPED file) + rejected (left out under the reject th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 from collections import deque
@@ -42,6 +46,7 @@ from etl.db.column_fit import check_fits, table_columns
 from etl.db.copy_binary import SIGNATURE, TRAILER, ColumnType, Encoder, copy_rows, encoder_for, fixed_first
 from etl.db.errors import install_log_redaction, redacted_database_errors
 from etl.db.ledger import LedgerStatus, RowCounts
+from etl.db.limits import LoadLimits
 from etl.errors import EtlError
 
 # Hash joins and aggregates over a whole file's keys stay in memory instead of spilling in 32 batches
@@ -169,8 +174,13 @@ def copy_chunks(
             yield pending.popleft().result()
 
 
-def copy_batches(conn: psycopg.Connection, plan: statements.LoadPlan, batches: Iterable[pa.RecordBatch]) -> CopyCounts:
-    """COPY every batch into the temp table; return the row counts.
+def copy_batches(
+    conn: psycopg.Connection,
+    plan: statements.LoadPlan,
+    batches: Iterable[pa.RecordBatch],
+    before: Hook | None = None,
+) -> CopyCounts:
+    """COPY every batch into the temp table; return the row counts (``before`` runs right before the COPY).
 
     The queued writer sends from its own thread, so the network, the CSV encoder and the batch producer
     (parser and transform upstream) all overlap.
@@ -186,6 +196,8 @@ def copy_batches(conn: psycopg.Connection, plan: statements.LoadPlan, batches: I
     target = CopyTarget.of(conn, plan, first)
     stopped: BaseException | None = None  # what ended the COPY early, re-raised once psycopg has ended it
     copy_in = statements.copy_in(plan, target.names)
+    if before is not None:
+        before(conn)
     try:
         with conn.cursor() as cur, cur.copy(copy_in, writer=QueuedLibpqWriter(cur)) as copy:
             chunks = copy_chunks(itertools.chain([first], rest), plan, target, counts, lineage)
@@ -213,29 +225,33 @@ class _CopyStopped(Exception):
     may quote a value, e.g. a transform error) stays on the client and is re-raised there."""
 
 
-def _execute(conn: psycopg.Connection, stmt: statements.sql.Composable | None) -> int:
+def _execute(conn: psycopg.Connection, stmt: statements.sql.Composable | None, before: Hook | None = None) -> int:
     if stmt is None:
         return 0
+    if before is not None:
+        before(conn)
     with conn.cursor() as cur:
         cur.execute(stmt)
         return max(cur.rowcount, 0)
 
 
-def _apply(conn: psycopg.Connection, plan: statements.LoadPlan, counts: CopyCounts, unique_keys: bool) -> RowCounts:
-    """Deduplicate, analyse, update, delete, insert; count what happened to every row in the temp table."""
+def _apply(
+    conn: psycopg.Connection, plan: statements.LoadPlan, counts: CopyCounts, unique_keys: bool, before: Hook | None
+) -> RowCounts:
+    """Deduplicate, analyse, update, delete, insert; count what happened to every row (``before`` each)."""
     upserts, superseded = counts.upserts, 0
     if not unique_keys:
-        superseded = _execute(conn, statements.drop_duplicate_keys(plan))
+        superseded = _execute(conn, statements.drop_duplicate_keys(plan), before)
         if superseded:
             row = conn.execute(statements.count_upserts(plan)).fetchone()
             upserts = int(row[0]) if row else 0
     deletes = counts.rows - superseded - upserts
-    _execute(conn, statements.analyze_temp(plan))
-    updated = _execute(conn, statements.update_changed(plan))
+    _execute(conn, statements.analyze_temp(plan), before)
+    updated = _execute(conn, statements.update_changed(plan), before)
     # A key is in at most one of the three sets (upsert and present, delete, upsert and absent), so the order
     # is free: deleting before inserting joins the deletes against the smaller table (a first load: empty).
-    deleted = _execute(conn, statements.delete_marked(plan))
-    inserted = _execute(conn, statements.insert_new(plan))
+    deleted = _execute(conn, statements.delete_marked(plan), before)
+    inserted = _execute(conn, statements.insert_new(plan), before)
     return RowCounts(
         rows_in=counts.rows,
         inserted=inserted,
@@ -254,15 +270,16 @@ def _upsert(
     unique_keys: bool,
     work_mem: str,
     after_copy: Hook | None = None,
+    before: Hook | None = None,
 ) -> RowCounts:
-    """Inside the caller's transaction: temp table, COPY, apply."""
+    """Inside the caller's transaction: temp table, COPY, apply (``before`` each long statement)."""
     conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
     for stmt in statements.create_temp(plan):
         conn.execute(stmt)
-    counts = copy_batches(conn, plan, batches)
+    counts = copy_batches(conn, plan, batches, before)
     if after_copy is not None:
         after_copy(conn)
-    return _apply(conn, plan, counts, unique_keys)
+    return _apply(conn, plan, counts, unique_keys, before)
 
 
 def _with_rejected(applied: RowCounts, rejected: int) -> RowCounts:
@@ -306,6 +323,7 @@ def load(
     unique_keys: bool = False,
     work_mem: str = WORK_MEM,
     after_copy: Hook | None = None,
+    limits: LoadLimits | None = None,
 ) -> LoadResult:
     """Load one file's staged batches (``stage_schema(contract)``, action column included) in one transaction.
 
@@ -317,6 +335,7 @@ def load(
     ``file_rows``: the file's detail records, when known; a SKIPPED file (its batches are not read) counts
     them as skipped. ``work_mem`` applies to this transaction only. ``after_copy`` is a test hook run right
     after the COPY, inside the transaction. Database errors leave with their primary message only.
+    ``limits``: the lock and statement timeouts of the transaction (none when omitted; ``etl.db.limits``).
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise LoadError("load() needs a connection outside any transaction: it commits its own")
@@ -330,8 +349,14 @@ def load(
         "execution_name": execution_name,
         "started_at": started,
     }
-    with redacted_database_errors(), conn.transaction():
+    before = limits.before_statement if limits is not None else None
+    named = limits.timeouts_named() if limits is not None else contextlib.nullcontext()
+    with named, redacted_database_errors(), conn.transaction():
+        if limits is not None:
+            limits.before_feed_lock(conn)
         conn.execute(statements.lock_feed(), (contract.feed,))
+        if before is not None:
+            before(conn)
         if ledger.already_loaded(conn, sha256):
             total = file_rows or 0
             skipped = RowCounts(
@@ -339,6 +364,7 @@ def load(
             )
             ledger_id = ledger.insert_row(conn, status=LedgerStatus.SKIPPED, counts=skipped, **common)
             return LoadResult(LedgerStatus.SKIPPED, skipped, ledger_id)
-        counts = _with_rejected(_upsert(conn, plan, batches, unique_keys, work_mem, after_copy), rows_rejected)
+        applied = _upsert(conn, plan, batches, unique_keys, work_mem, after_copy, before)
+        counts = _with_rejected(applied, rows_rejected)
         ledger_id = ledger.insert_row(conn, status=LedgerStatus.LOADED, counts=counts, **common)
     return LoadResult(LedgerStatus.LOADED, counts, ledger_id)

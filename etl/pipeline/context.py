@@ -12,6 +12,7 @@ import psycopg
 
 from etl.config import ZONES, Settings, get_settings
 from etl.core.mask import CardMasker
+from etl.db.limits import Deadline, LoadLimits
 from etl.io.claims import Claim
 from etl.io.secrets import pan_key
 from etl.io.stage import HeldStage
@@ -31,10 +32,12 @@ class Context:
         *,
         deployed: bool = False,
         pan_key: bytes | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.deployed = deployed  # a Lambda invocation: never local, the development PAN key is refused
         self._pan_key = pan_key  # resolved already (``etl run`` checks it before any file moves)
+        self.deadline = deadline  # when the caller is stopped (a Lambda's timeout): bounds the load's statements
         self.on_read = on_read  # told the bytes read from raw files (the CLI's progress bar)
         self.on_pass: Callable[[], None] | None = None  # told when a new pass over a raw file starts
         self._conn: psycopg.Connection | None = None
@@ -94,6 +97,10 @@ class Context:
 
             self._conn = connect(self.settings)
         return self._conn
+
+    def load_limits(self) -> LoadLimits:
+        """The load's lock and statement timeouts: ``ETL_DB_LOCK_TIMEOUT_S`` and this run's deadline."""
+        return LoadLimits(self.settings.db_lock_timeout_s, self.deadline)
 
     def close(self) -> None:
         if self._conn is not None and not self._conn.closed:

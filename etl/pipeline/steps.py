@@ -237,6 +237,7 @@ def load(
         rows_rejected=report.rows_rejected,
         file_rows=report.row_count,
         unique_keys=Rule.R005 not in report.errors,
+        limits=ctx.load_limits(),
     )
 
 
@@ -255,6 +256,7 @@ def load_checked(
         business_date=day,
         execution_name=execution_name,
         unique_keys=True,
+        limits=ctx.load_limits(),
     )
 
 

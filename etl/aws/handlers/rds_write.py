@@ -3,4 +3,4 @@
 from etl.aws import states
 from etl.aws.invocation import logged
 
-handler = logged(states.load_to_database)
+handler = logged(states.load_to_database, timed=True)  # the load's timeouts come from the time left
