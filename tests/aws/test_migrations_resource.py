@@ -19,12 +19,14 @@ import boto3
 import psycopg
 import pytest
 from moto import mock_aws
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from etl.aws import migrations_resource
 from etl.db import migrate
 from etl.package_data import handlers_dir
 from tests import pg, restricted_role
+from tests.tls import TlsServer
 
 ROLE_PASSWORD = "migrate-test-role-pw-Xy7"
 MASTER_PASSWORD = "migrate-test-master-pw-Qw3"
@@ -204,3 +206,54 @@ def test_unknown_request_and_unreachable_url(stack_env: str, response_server: Re
     with pytest.raises(migrations_resource.MigrationsResponseError) as failure:
         migrations_resource.handle(event("Delete", f"http://127.0.0.1:9/x?{SIGNATURE}"), Context())
     assert SIGNATURE not in str(failure.value)
+
+
+@pytest.fixture
+def tls_stack_env(tls_server: TlsServer, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The stack's secrets for a database on the TLS-only server, by the name its certificate carries, and the
+    function's TLS settings as the template gives them (verify-full; the test CA instead of the RDS bundle)."""
+    name = pg.create_database(tls_server.admin_url())
+    role = f"{name}_etl"
+    with mock_aws():
+        client = boto3.client("secretsmanager")
+        target = {"engine": "postgres", "host": "localhost", "port": tls_server.port, "dbname": name}
+        secret = client.create_secret(
+            Name="fintech-etl/database", SecretString=json.dumps(target | {"username": role, "password": ROLE_PASSWORD})
+        )
+        master = client.create_secret(
+            Name="rds!cluster-tls", SecretString=json.dumps({"username": "postgres", "password": MASTER_PASSWORD})
+        )
+        for variable in ("ETL_DATABASE_URL", "ETL_HOME"):
+            monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setenv("ETL_DB_SECRET_ID", secret["ARN"])
+        monkeypatch.setenv("ETL_DB_MASTER_SECRET_ID", master["ARN"])
+        monkeypatch.setenv("ETL_DB_SSLMODE", "verify-full")
+        monkeypatch.setenv("ETL_DB_SSLROOTCERT", str(tls_server.ca))
+        yield name
+    pg.drop_database(tls_server.admin_url(), name)
+    with psycopg.connect(tls_server.admin_url(), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_migrations_over_verified_tls_and_a_wrong_ca_answers_failed_in_one_line(
+    tls_stack_env: str, tls_server: TlsServer, response_server: Responses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both of the function's connections (master to create the role, the role to migrate) go through
+    verify-full: the server accepts TCP only over TLS. With the wrong CA the answer is FAILED, one line
+    naming the database (no password), and the stack event says why."""
+    handler = entry_point()
+    assert handler(event("Create", response_server.url), Context()) == "SUCCESS"
+    assert response_server.received[0]["body"]["Data"]["Count"] == str(len(migrate.available()))
+    assert set(restricted_role.ownership(tls_server.admin_url(tls_stack_env))) == {f"{tls_stack_env}_etl"}
+
+    monkeypatch.setenv("ETL_DB_SSLROOTCERT", str(tls_server.wrong_ca))
+    assert handler(event("Update", response_server.url, "physical-id"), Context()) == "FAILED"
+    reason = response_server.received[1]["body"]["Reason"]
+    assert reason.startswith(
+        f"DatabaseTlsError: cannot connect to postgresql://postgres@localhost:{tls_server.port}/{tls_stack_env} "
+        "(secret arn:aws:secretsmanager:"
+    )
+    assert reason.endswith(
+        f"over TLS (sslmode=verify-full): the server's certificate is not signed by a CA in {tls_server.wrong_ca}"
+    )
+    assert MASTER_PASSWORD not in reason and ROLE_PASSWORD not in reason and "\n" not in reason
