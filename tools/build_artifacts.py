@@ -92,6 +92,9 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 #: The RDS CA bundle inside the layer, where ``etl.package_data.rds_ca_bundle`` finds it in Lambda.
 LAYER_RDS_CA_BUNDLE = "python/etl/aws/certs/rds-global-bundle.pem"
+#: SHA-256 of https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem as vendored (docs/deploy.md §1):
+#: a build whose layer carries other bytes fails, so a refresh changes the file and this pin together.
+RDS_CA_BUNDLE_SHA256 = "e5bb2084ccf45087bda1c9bffdea0eb15ee67f0b91646106e466714f9de3c7e3"
 
 
 class BuildError(Exception):
@@ -356,9 +359,15 @@ def describe_ca_bundle(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise BuildError(f"the layer has no {LAYER_RDS_CA_BUNDLE}: the etl wheel was built without its package data")
     data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != RDS_CA_BUNDLE_SHA256:
+        raise BuildError(
+            f"{LAYER_RDS_CA_BUNDLE} has SHA-256 {digest}, not the pinned {RDS_CA_BUNDLE_SHA256}: "
+            "refresh the bundle and the pin together (docs/deploy.md §1)"
+        )
     return {
         "path": f"layer.zip:{LAYER_RDS_CA_BUNDLE}",
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": digest,
         "certificates": data.count(b"-----BEGIN CERTIFICATE-----"),
     }
 

@@ -15,13 +15,16 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pyarrow.parquet as pq
 import pytest
 
 from tests.deploy.conftest import ROOT, Built, clean_python
+from tests.tls import TlsServer
 from tools import build_artifacts as ba
 
 pytestmark = pytest.mark.slow
@@ -134,11 +137,17 @@ def moto_endpoint() -> str:
         server.stop()
 
 
-def test_validation_and_transform_handlers_run_from_the_artifacts(
-    built: Built, moto_endpoint: str, db_url: str, tmp_path: Path
-) -> None:
-    """ValidateFile then TransformInLambda, as the state machine calls them, in the clean interpreter:
-    S3 over HTTP (moto's server), a real migrated PostgreSQL through the layer's psycopg."""
+@dataclass(frozen=True)
+class RawFile:
+    """The sample file in an emulated raw bucket, and what a handler needs to work on it."""
+
+    env: dict[str, str]  # the function's environment: zones on moto's server, a PAN key, no database yet
+    payload: dict  # a state's input naming the file
+    zones: dict[str, str]
+    s3: Any
+
+
+def raw_sample(moto_endpoint: str, tmp_path: Path) -> RawFile:
     aws = {
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -156,7 +165,6 @@ def test_validation_and_transform_handlers_run_from_the_artifacts(
         "HOME": str(tmp_path),
         **aws,
         **{f"ETL_{zone.upper()}_URI": f"s3://{bucket}" for zone, bucket in zones.items()},
-        "ETL_DATABASE_URL": db_url,
         "ETL_PAN_KEY": "artifact-test-pan-key",
     }
     pointer = {
@@ -167,11 +175,25 @@ def test_validation_and_transform_handlers_run_from_the_artifacts(
         "feed": "transactions",
         "business_date": "2024-03-01",
     }
-    payload = {"file": pointer, "execution_name": "transactions-20240301-artifacts"}
+    return RawFile(env, {"file": pointer, "execution_name": "transactions-20240301-artifacts"}, zones, s3)
+
+
+def run_handler(built: Built, handler: str, raw: RawFile, env: dict[str, str], cwd: Path):
+    """The deployed handler in the clean interpreter; the completed process."""
+    code = RUN_HANDLER.format(module=handler, event=json.dumps(raw.payload))
+    return clean_python([built.code, built.layer], code, env={**raw.env, **env}, cwd=cwd)
+
+
+def test_validation_and_transform_handlers_run_from_the_artifacts(
+    built: Built, moto_endpoint: str, db_url: str, tmp_path: Path
+) -> None:
+    """ValidateFile then TransformInLambda, as the state machine calls them, in the clean interpreter:
+    S3 over HTTP (moto's server), a real migrated PostgreSQL through the layer's psycopg."""
+    raw = raw_sample(moto_endpoint, tmp_path)
+    s3, zones, data = raw.s3, raw.zones, SAMPLE.read_bytes()
 
     def run(handler: str) -> dict:
-        code = RUN_HANDLER.format(module=handler, event=json.dumps(payload))
-        result = clean_python([built.code, built.layer], code, env=env, cwd=tmp_path)
+        result = run_handler(built, handler, raw, {"ETL_DATABASE_URL": db_url}, tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
         return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -189,6 +211,48 @@ def test_validation_and_transform_handlers_run_from_the_artifacts(
     table = pq.read_table(local)
     assert table.num_rows == transformed["rows_staged"]
     assert "card_last4" in table.column_names and "card_number" not in table.column_names
+
+
+def test_the_rds_ca_bundle_ships_in_the_layer_and_is_found_from_there(built: Built) -> None:
+    record = built.manifest["rds_ca_bundle"]
+    shipped = built.layer / "etl" / "aws" / "certs" / "rds-global-bundle.pem"
+    assert record == {
+        "path": "layer.zip:python/etl/aws/certs/rds-global-bundle.pem",
+        "sha256": ba.RDS_CA_BUNDLE_SHA256,
+        "certificates": 108,
+    }
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == ba.RDS_CA_BUNDLE_SHA256
+    # ETL_DB_SSLROOTCERT=rds, as the template sets it, resolves inside the layer through the package
+    found = clean_python(
+        [built.code, built.layer],
+        "from etl.config import Settings\nfrom etl.db.tls import connection_options\n"
+        "settings = Settings(db_secret_id='s', db_sslmode='verify-full', db_sslrootcert='rds')\n"
+        "print(connection_options(settings, 'secret')['sslrootcert'])",
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == str(shipped)
+
+
+def test_the_validation_handler_verifies_tls_from_the_artifacts(
+    built: Built, moto_endpoint: str, tls_server: TlsServer, tls_db_name: str, tmp_path: Path
+) -> None:
+    """The deployed settings (verify-full, the layer's RDS bundle) refuse a server Amazon RDS did not sign,
+    with the one line naming the bundle inside the layer; the same handler with the server's own CA
+    validates the file over TLS."""
+    raw = raw_sample(moto_endpoint, tmp_path)
+    database = {"ETL_DATABASE_URL": tls_server.url(tls_db_name, host="localhost"), "ETL_DB_SSLMODE": "verify-full"}
+    refused = run_handler(built, "validation", raw, {**database, "ETL_DB_SSLROOTCERT": "rds"}, tmp_path)
+    assert refused.returncode != 0
+    last = refused.stderr.strip().splitlines()[-1]
+    bundle = built.layer / "etl" / "aws" / "certs" / "rds-global-bundle.pem"
+    assert last == (
+        f"etl.db.tls.DatabaseTlsError: cannot connect to postgresql://postgres@localhost:{tls_server.port}/"
+        f"{tls_db_name} over TLS (sslmode=verify-full): the server's certificate is not signed by a CA in {bundle}"
+    )
+    verified = run_handler(built, "validation", raw, {**database, "ETL_DB_SSLROOTCERT": str(tls_server.ca)}, tmp_path)
+    assert verified.returncode == 0, verified.stderr[-3000:]
+    assert json.loads(verified.stdout.strip().splitlines()[-1])["valid"] is True
 
 
 def spark_only(tmp_path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from pathlib import Path
@@ -111,3 +112,35 @@ def test_glue_job_installs_its_wheels_from_the_artifacts_bucket_without_an_index
     assert job["Command"]["ScriptLocation"] == {"Fn::Sub": "s3://${ArtifactsBucket}/${GlueScriptKey}"}
     keys = ba.artifact_keys()
     assert keys["GlueWheelsKey"].endswith(".gluewheels.zip") and keys["GlueScriptKey"] == "transform_job.py"
+
+
+def test_the_vendored_rds_bundle_is_the_pinned_global_bundle_of_root_cas() -> None:
+    """Every certificate is a self-signed "Amazon RDS <region> Root CA <key> G1" CA, valid for decades."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from etl.package_data import rds_ca_bundle
+
+    data = rds_ca_bundle().read_bytes()
+    assert hashlib.sha256(data).hexdigest() == ba.RDS_CA_BUNDLE_SHA256
+    certificates = x509.load_pem_x509_certificates(data)
+    assert len(certificates) == 108
+    names = [c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for c in certificates]
+    assert all(n.startswith("Amazon RDS ") and " Root CA " in n and n.endswith(" G1") for n in names)
+    assert {n.split()[-2] for n in names} == {"RSA2048", "RSA4096", "ECC384"}
+    assert "Amazon RDS us-east-1 Root CA RSA2048 G1" in names
+    assert all(c.subject == c.issuer and c.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+               for c in certificates)  # fmt: skip
+    assert min(c.not_valid_after_utc for c in certificates) > dt.datetime(2060, 1, 1, tzinfo=dt.UTC)
+
+
+def test_a_layer_without_the_pinned_bundle_fails_the_build_in_one_line(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.pem"
+    with pytest.raises(ba.BuildError, match=re.escape("has no python/etl/aws/certs/rds-global-bundle.pem")):
+        ba.describe_ca_bundle(bundle)
+    bundle.write_bytes(b"-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(ba.BuildError, match="not the pinned e5bb2084") as caught:
+        ba.describe_ca_bundle(bundle)
+    assert "\n" not in str(caught.value)
