@@ -71,33 +71,29 @@ def cluster() -> Iterator[pg.Cluster]:
         yield running
 
 
+def stack_secrets(target: dict[str, Any], role: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's database secret (RDS format) for ``target`` as ``role``, the cluster's master secret, and
+    the function's environment naming them (inside ``mock_aws``)."""
+    client = boto3.client("secretsmanager")
+    secret = {"engine": "postgres", **target, "username": role, "password": ROLE_PASSWORD}
+    database = client.create_secret(Name="fintech-etl/database", SecretString=json.dumps(secret))
+    master = client.create_secret(
+        Name="rds!cluster-test", SecretString=json.dumps({"username": "postgres", "password": MASTER_PASSWORD})
+    )
+    for name in ("ETL_DATABASE_URL", "ETL_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ETL_DB_SECRET_ID", database["ARN"])
+    monkeypatch.setenv("ETL_DB_MASTER_SECRET_ID", master["ARN"])
+
+
 @pytest.fixture
 def stack_env(cluster: pg.Cluster, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A locked database, the stack's two secrets in Secrets Manager and the function's environment; yields
     the administrator URL of the database."""
     admin_url = restricted_role.locked_database(cluster)
     with mock_aws():
-        client = boto3.client("secretsmanager")
-        role = client.create_secret(
-            Name="fintech-etl/database",
-            SecretString=json.dumps(
-                {
-                    "engine": "postgres",
-                    "host": "127.0.0.1",
-                    "port": cluster.port,
-                    "dbname": restricted_role.DATABASE,
-                    "username": restricted_role.ROLE,
-                    "password": ROLE_PASSWORD,
-                }
-            ),
-        )
-        master = client.create_secret(
-            Name="rds!cluster-test", SecretString=json.dumps({"username": "postgres", "password": MASTER_PASSWORD})
-        )
-        for name in ("ETL_DATABASE_URL", "ETL_HOME"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("ETL_DB_SECRET_ID", role["ARN"])
-        monkeypatch.setenv("ETL_DB_MASTER_SECRET_ID", master["ARN"])
+        target = {"host": "127.0.0.1", "port": cluster.port, "dbname": restricted_role.DATABASE}
+        stack_secrets(target, restricted_role.ROLE, monkeypatch)
         yield admin_url
     restricted_role.drop(cluster)
 
@@ -215,18 +211,7 @@ def tls_stack_env(tls_server: TlsServer, aws_env: None, monkeypatch: pytest.Monk
     name = pg.create_database(tls_server.admin_url())
     role = f"{name}_etl"
     with mock_aws():
-        client = boto3.client("secretsmanager")
-        target = {"engine": "postgres", "host": "localhost", "port": tls_server.port, "dbname": name}
-        secret = client.create_secret(
-            Name="fintech-etl/database", SecretString=json.dumps(target | {"username": role, "password": ROLE_PASSWORD})
-        )
-        master = client.create_secret(
-            Name="rds!cluster-tls", SecretString=json.dumps({"username": "postgres", "password": MASTER_PASSWORD})
-        )
-        for variable in ("ETL_DATABASE_URL", "ETL_HOME"):
-            monkeypatch.delenv(variable, raising=False)
-        monkeypatch.setenv("ETL_DB_SECRET_ID", secret["ARN"])
-        monkeypatch.setenv("ETL_DB_MASTER_SECRET_ID", master["ARN"])
+        stack_secrets({"host": "localhost", "port": tls_server.port, "dbname": name}, role, monkeypatch)
         monkeypatch.setenv("ETL_DB_SSLMODE", "verify-full")
         monkeypatch.setenv("ETL_DB_SSLROOTCERT", str(tls_server.ca))
         yield name
