@@ -8,10 +8,11 @@ and enforced on every call (``etl.aws.iam_emulation``, docs/design.md §12), the
 :class:`SparkGlueRunner` on a local SparkSession, under the Glue job's role) and the state machine.
 The database is the one the CLI would use (``ETL_DATABASE_URL``, ``ETL_DB_SECRET_ID`` or the embedded one),
 handed to the database functions as the template does: an RDS-format secret named by ``ETL_DB_SECRET_ID``,
-which their roles must be allowed to read. A file then goes the production way: uploaded to
-landing, ``lz_to_raw`` invoked with the S3 event, ``start_step_function`` with the raw bucket's event.
-The template ships inside the package, so an installed wheel deploys the same roles, retries and alarms as a
-checkout: the emulation is the same wherever ``etl`` runs.
+which their roles must be allowed to read, with the CLI's own ``ETL_DB_SSLMODE`` / ``ETL_DB_SSLROOTCERT``
+where the template has ``verify-full`` and the RDS bundle (a local server has its own CA, or no TLS).
+A file then goes the production way: uploaded to landing, ``lz_to_raw`` invoked with the S3 event,
+``start_step_function`` with the raw bucket's event. The template ships inside the package, so an installed
+wheel deploys the same roles, retries and alarms as a checkout: the emulation is the same wherever ``etl`` runs.
 """
 
 from __future__ import annotations
