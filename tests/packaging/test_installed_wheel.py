@@ -133,7 +133,7 @@ def test_packaged_data_is_inside_the_installed_package(installed: Installed) -> 
     code = (
         "from etl import package_data as p; "
         "print(p.state_machine(), p.handlers_dir(), p.notebooks_dir(), p.samples_dir(), p.package_path('sql'), "
-        "p.template(), p.policies_dir(), sep='\\n')"
+        "p.template(), p.policies_dir(), p.rds_ca_bundle(), sep='\\n')"
     )
     for path in installed.python(code).splitlines():
         assert Path(path).is_relative_to(installed.venv), path
