@@ -44,7 +44,7 @@ def test_the_load_sets_both_timeouts_from_the_deadline_for_its_transaction_only(
     result = load.load(
         conn, transactions, batches(transactions, ROWS), **load_kwargs("d1"), after_copy=inside, limits=limits
     )
-    assert result.inserted == 3
+    assert result.counts.inserted == 3
     assert _ms(seen["lock"]) == 1500
     # 300 s left minus the margin, less what the load took so far (loosely: it took well under 20 s)
     assert (300 - MARGIN_S - 20) * 1000 <= _ms(seen["statement"]) <= (300 - MARGIN_S) * 1000
@@ -99,7 +99,7 @@ def test_waiting_for_the_feeds_own_lock_is_not_cut_by_the_short_lock_timeout(
     finally:
         release.set()
         worker.join(30)
-    assert result.inserted == 3
+    assert result.counts.inserted == 3
 
 
 def test_waiting_for_the_feeds_lock_ends_with_the_budget_as_a_lock_timeout(
