@@ -56,6 +56,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.generate_data import make_file
+from etl.aws.sim import database_tls
+from etl.config import get_settings
 
 REPO = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
@@ -297,7 +299,8 @@ def function_resource(template: Mapping[str, Any], module: str) -> dict[str, Any
 
 def function_env(template: Mapping[str, Any], module: str, stack: Stack, home: Path) -> dict[str, str]:
     """What the function's process sees: its template environment, AWS credentials and endpoint, a private temp
-    folder (Lambda's /tmp) and nothing of the caller's ``ETL_*``."""
+    folder (Lambda's /tmp) and nothing of the caller's ``ETL_*`` but its database TLS settings: the template
+    verifies Aurora against the RDS bundle, the benchmark's local server has its own CA or none (as ``etl sim``)."""
     variables = function_resource(template, module).get("Environment", {}).get("Variables", {})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ETL_", "AWS_"))}
     env.update(AWS_ENV)
@@ -305,6 +308,9 @@ def function_env(template: Mapping[str, Any], module: str, stack: Stack, home: P
     env["TMPDIR"] = str(home)
     env["HOME"] = str(home)
     env.update({name: _resolved(value, stack.values) for name, value in variables.items()})
+    for name in ("ETL_DB_SSLMODE", "ETL_DB_SSLROOTCERT"):
+        env.pop(name, None)
+    env.update(database_tls(get_settings()))
     return env
 
 
