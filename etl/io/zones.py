@@ -132,6 +132,11 @@ class Zone(ABC):
         """A seekable local file of the object for the block (formats read from the end, like parquet)."""
 
     @abstractmethod
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes from offset ``start``: a part of a large object without reading the rest
+        (``etl.io.parquet_peek`` reads a parquet footer and one column chunk this way)."""
+
+    @abstractmethod
     def list(self, prefix: str = "") -> list[str]: ...
 
     @abstractmethod
@@ -223,6 +228,14 @@ class LocalZone(Zone):
         if not path.is_file():
             raise FileNotFoundError(str(path))
         yield path  # already a local file: no copy
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        parts: list[bytes] = []
+        with self.open_read(key) as stream:
+            while length > 0 and (part := os.pread(stream.fileno(), min(length, CHUNK), start)):
+                parts.append(part)
+                start, length = start + len(part), length - len(part)
+        return b"".join(parts)
 
     def list(self, prefix: str = "") -> list[str]:
         base = self.root / PurePosixPath(prefix).parent if "/" in prefix else self.root
@@ -457,6 +470,22 @@ class S3Zone(Zone):
                     raise FileNotFoundError(self.uri_of(key)) from exc
                 raise
             yield local
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        from botocore.exceptions import ClientError
+
+        if length <= 0:
+            return b""
+        try:
+            answer = self.client.get_object(
+                Bucket=self.bucket, Key=self.object_key(key), Range=f"bytes={start}-{start + length - 1}"
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(self.uri_of(key)) from exc
+            raise
+        with contextlib.closing(answer["Body"]) as body:
+            return body.read()
 
     def list(self, prefix: str = "") -> list[str]:
         base = f"{self.prefix}/" if self.prefix else ""

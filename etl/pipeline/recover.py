@@ -13,10 +13,8 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from etl.db.ledger import LedgerStatus
+from etl.io.parquet_peek import first_value
 from etl.io.stage import stage_key
 from etl.io.zones import LocalZone
 from etl.pipeline import steps
@@ -48,23 +46,9 @@ def restage_if_lost(ctx: Context, ref: steps.FileRef, validation: steps.Validati
 
 
 def _staged_execution(ctx: Context, key: str) -> str | None:
-    """The execution name stamped on a stage file's rows (None for a file without rows).
-
-    pyarrow reads a local file by its path, never through a Python file object: it would read such an
-    object from its own C++ threads, which call back into Python, and one of them still at work when the
-    interpreter exits aborts the process ("terminate called without an active exception") after its work
-    is done. An S3 object is read into memory first (a body stream cannot seek)."""
-    stage = ctx.zone("stage")
-    if isinstance(stage, LocalZone):
-        source: str | pa.BufferReader = str(stage.path(key))
-    else:
-        with stage.open_read(key) as stream:
-            source = pa.BufferReader(stream.read())
-    with pq.ParquetFile(source) as parquet:
-        if parquet.metadata.num_rows == 0:
-            return None
-        names = parquet.read_row_group(0, columns=["execution_name"]).column(0)
-        return str(names[0]) if len(names) else None
+    """The execution name stamped on a stage file's rows (None for a file without rows), read from its
+    footer and first chunk only (``etl.io.parquet_peek``): memory stays small whatever the file's size."""
+    return first_value(ctx.zone("stage"), key, "execution_name")
 
 
 def unpublish_uncommitted(ctx: Context, ref: steps.FileRef, execution_name: str, sha256: str) -> str | None:
