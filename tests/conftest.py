@@ -9,6 +9,8 @@
 ``tls_server``    session: a second cluster that accepts TCP connections only over TLS, its certificate
                   from a test CA (tests/tls.py), started only when a test asks for it.
 ``tls_db_name``   function: a fresh migrated database on ``tls_server``.
+``etl_env``       function: the ``ETL_*`` environment of ``etl`` on a fresh migrated database (tests/environment.py);
+                  parametrise it ``["superuser", "etl-role"]`` (indirect) to run as the documented role.
 ``aws_env``       function: fake credentials and a region for moto, so boto3 never reaches a real account.
 ``spark``         session: ONE local SparkSession for every suite that needs one (no skip when Java or
                   Spark is missing: the fixture then fails, and so does CI).
@@ -25,6 +27,7 @@ import psycopg
 import pytest
 
 from tests import pg
+from tests.environment import EtlEnv
 
 
 @pytest.fixture(scope="session")
@@ -111,6 +114,16 @@ def tls_db_name(tls_server) -> Iterator[str]:
         migrate.upgrade(conn)
     yield name
     pg.drop_database(tls_server.admin_url(), name)
+
+
+@pytest.fixture
+def etl_env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EtlEnv:
+    """``etl`` pointed at this test only: ``ETL_HOME`` under ``tmp_path``, a fresh migrated database (as the
+    superuser, or with ``"etl-role"`` as the role with only the documented grants), the test PAN key, and no
+    other ``ETL_*`` variable from the developer's shell. The pipeline, AWS and notebook fixtures build on it."""
+    env = EtlEnv(tmp_path / "home", database_as(request))
+    env.apply(monkeypatch)
+    return env
 
 
 @pytest.fixture

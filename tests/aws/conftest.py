@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.environment import EtlEnv
+
 
 @pytest.fixture
 def lambda_dir(tmp_path: Path) -> Path:
@@ -50,23 +52,11 @@ def lambda_dir(tmp_path: Path) -> Path:
 
 # --- the real pipeline on emulated AWS (tests/aws/test_pipeline_emulated.py, test_sim_cli.py) ---------------
 
-PAN_KEY = "emulated-test-pan-key"
-
 
 @pytest.fixture
-def etl_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The CLI's configuration pointing at a fresh migrated test database; returns its URL."""
-    monkeypatch.setenv("ETL_DATABASE_URL", db_url)
-    monkeypatch.setenv("ETL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ETL_PAN_KEY", PAN_KEY)
-    for name in ("ETL_DB_SECRET_ID", "ETL_SNS_TOPIC_ARN", "ETL_PAN_KEY_SECRET_ID"):
-        monkeypatch.delenv(name, raising=False)
-    return db_url
-
-
-@pytest.fixture
-def open_sim(etl_env: str):
-    """``open_sim(threshold=None, spark=None, without=())``: a deployed simulation (pass the session's ``spark``
+def open_sim(etl_env: EtlEnv):
+    """``open_sim(threshold=None, spark=None, without=())``: a deployed simulation on ``etl_env`` (its database is
+    the test's ``db_url``; pass the session's ``spark``
     when the Glue step will run, so the suite keeps one SparkSession; ``without`` leaves (role, Sid) statements
     out of the deployed policies)."""
     from etl.aws.sim import simulation

@@ -59,7 +59,7 @@ def visible(sqs, url: str) -> int:
 
 
 def test_a_failing_trigger_lands_in_the_queue_raises_the_alarms_and_replays_once(
-    sim: Simulation, etl_env: str, tmp_path: Path
+    sim: Simulation, db_url: str, tmp_path: Path
 ) -> None:
     sqs, cloudwatch, s3 = (sim.aws.client(s) for s in ("sqs", "cloudwatch", "s3"))
     depth_alarm, errors_alarm = f"{PREFIX}-FailedTriggersQueueDepth", f"{PREFIX}-LzToRawErrors"
@@ -93,13 +93,13 @@ def test_a_failing_trigger_lands_in_the_queue_raises_the_alarms_and_replays_once
     started = sim.trigger([f"transactions/{path.name}"])["started"]
     assert len(started) == 1
     assert sim.wait(started[0]["execution_arn"])["status"] == "SUCCEEDED"
-    with psycopg.connect(etl_env) as conn:
+    with psycopg.connect(db_url) as conn:
         rows = conn.execute("SELECT file_name, status FROM etl.file_ledger").fetchall()
     assert rows == [(path.name, "LOADED")]
 
 
 def test_lz_to_raw_writes_the_sha256_into_the_raw_object_and_start_step_function_reads_it(
-    sim: Simulation, etl_env: str, tmp_path: Path
+    sim: Simulation, db_url: str, tmp_path: Path
 ) -> None:
     """The copy into raw carries the landing file's SHA-256 (verified after the copy) as object metadata; the
     raw trigger takes it from HEAD instead of streaming the object again (no GetObject by the function)."""

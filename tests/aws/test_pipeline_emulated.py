@@ -63,7 +63,7 @@ def read(sim: Simulation, zone: str, key: str) -> bytes:
 
 
 @pytest.mark.parametrize("name", ["transactions_20240301.dat", "account_summary_20240301.dat"])
-def test_valid_file_is_loaded_archived_and_notified(sim, etl_env, name):
+def test_valid_file_is_loaded_archived_and_notified(sim, db_url, name):
     feed = load_contract(name.rsplit("_", 1)[0]).feed
     run = sim.run_file(SAMPLES / name)
     assert (run.status, run.execution_status, run.states) == ("SUCCESS", "SUCCEEDED", SUCCESS_PATH)
@@ -71,17 +71,17 @@ def test_valid_file_is_loaded_archived_and_notified(sim, etl_env, name):
     assert message["msg"] == f"File uploaded to RDS and moved to archive: {feed}"
     assert message["executionname"] == run.execution_name and message["status"] == "SUCCESS"
     assert run.execution_name.startswith(f"{feed}-20240301-")
-    loaded = table_rows(etl_env, feed)
+    loaded = table_rows(db_url, feed)
     assert loaded == message["rows"]["inserted"] > 0
     archived = f"{feed}/2024-03-01/{name}"
     assert keys(sim, "archive") == [archived, archived + ".report.json"]
     assert read(sim, "archive", archived) == (SAMPLES / name).read_bytes()
     assert keys(sim, "landing") == keys(sim, "raw") == keys(sim, "error") == []
     assert keys(sim, "stage") == [f"{feed}/business_date=2024-03-01/{Path(name).stem}.parquet"]
-    assert ledger(etl_env) == [(name, "LOADED", run.execution_name)]
+    assert ledger(db_url) == [(name, "LOADED", run.execution_name)]
 
 
-def test_rejected_file_goes_to_error_with_its_report(sim, etl_env):
+def test_rejected_file_goes_to_error_with_its_report(sim, db_url):
     source = SAMPLES / "corrupt" / "transactions_20240301.dat"
     run = sim.run_file(source)
     assert (run.status, run.execution_status, run.states) == ("FAILURE", "FAILED", REJECT_PATH)
@@ -93,28 +93,28 @@ def test_rejected_file_goes_to_error_with_its_report(sim, etl_env):
     assert message["msg"] == "File moved to error: transactions" and message["status"] == "FAILURE"
     assert message["errors"] == {rule: e["count"] for rule, e in report["errors"].items()}
     assert message["location"] == f"s3://{sim.buckets['error']}/{where}"
-    assert table_rows(etl_env, "transactions") == 0
-    assert [row[1] for row in ledger(etl_env)] == ["REJECTED"]
+    assert table_rows(db_url, "transactions") == 0
+    assert [row[1] for row in ledger(db_url)] == ["REJECTED"]
     assert keys(sim, "raw") == keys(sim, "archive") == keys(sim, "stage") == []
 
 
-def test_transient_lambda_error_is_retried_to_success(sim, etl_env):
+def test_transient_lambda_error_is_retried_to_success(sim, db_url):
     sim.aws.inject_lambda_error(function_name("rds_write"), times=2)
     run = sim.run_file(SAMPLES / "transactions_20240302.dat")
     assert (run.status, run.states) == ("SUCCESS", SUCCESS_PATH)
     assert sim.aws.invocations.count(function_name("rds_write")) == 3
     assert len(sim.aws.retry_sleeps) == 2  # two backoffs, skipped rather than slept
-    assert [row[1] for row in ledger(etl_env)] == ["LOADED"]
-    assert table_rows(etl_env, "transactions") == run.notification["rows"]["inserted"]
+    assert [row[1] for row in ledger(db_url)] == ["LOADED"]
+    assert table_rows(db_url, "transactions") == run.notification["rows"]["inserted"]
 
 
-def test_large_file_is_transformed_by_the_spark_glue_job(open_sim, etl_env, spark, tmp_path):
+def test_large_file_is_transformed_by_the_spark_glue_job(open_sim, db_url, spark, tmp_path):
     path = generate("account_summary", dt.date(2024, 3, 4), rows=40, seed=7, out_dir=tmp_path)
     sim = open_sim(threshold=1000, spark=spark)
     run = sim.run_file(path)
     assert run.status == "SUCCESS", run
     assert run.states == [*SUCCESS_PATH[:3], "TransformWithGlue", *SUCCESS_PATH[4:]]
-    assert table_rows(etl_env, "account_summary") == 40 == run.notification["rows"]["rows_in"]
+    assert table_rows(db_url, "account_summary") == 40 == run.notification["rows"]["rows_in"]
     staged_key = f"account_summary/business_date=2024-03-04/{path.stem}.parquet"
     assert keys(sim, "stage") == [staged_key]  # Spark's temporary part files are gone
     local = tmp_path / "staged.parquet"
@@ -123,7 +123,7 @@ def test_large_file_is_transformed_by_the_spark_glue_job(open_sim, etl_env, spar
     assert table.num_rows == 40 and set(table.column("execution_name").to_pylist()) == {run.execution_name}
 
 
-def test_glue_failure_is_caught_into_the_failure_path(open_sim, etl_env, spark, tmp_path):
+def test_glue_failure_is_caught_into_the_failure_path(open_sim, db_url, spark, tmp_path):
     sim = open_sim(threshold=1000, spark=spark)
     sim.aws.client("secretsmanager").delete_secret(SecretId=sim.pan_key_secret_id, ForceDeleteWithoutRecovery=True)
     run = sim.run_file(SAMPLES / "account_summary_20240302.dat")
@@ -141,11 +141,11 @@ def test_glue_failure_is_caught_into_the_failure_path(open_sim, etl_env, spark, 
     where = "account_summary/2024-03-02/account_summary_20240302.dat"
     assert keys(sim, "error") == [where, where + ".error.json", where + ".report.json"]
     assert json.loads(read(sim, "error", where + ".error.json"))["Error"]
-    assert table_rows(etl_env, "account_summary") == 0
-    assert ledger(etl_env) == [("account_summary_20240302.dat", "FAILED", run.execution_name)]
+    assert table_rows(db_url, "account_summary") == 0
+    assert ledger(db_url) == [("account_summary_20240302.dat", "FAILED", run.execution_name)]
 
 
-def test_repeated_events_and_copies_load_once(sim, etl_env, tmp_path):
+def test_repeated_events_and_copies_load_once(sim, db_url, tmp_path):
     source = SAMPLES / "transactions_20240301.dat"
     landing_key = sim.upload(source)
     landed = sim.land([landing_key])
@@ -173,8 +173,8 @@ def test_repeated_events_and_copies_load_once(sim, etl_env, tmp_path):
         assert (run.status, run.execution_status, run.states) == ("SKIPPED", "SUCCEEDED", SKIP_PATH)
         assert run.notification["msg"] == "File already loaded, moved to archive: transactions"
     assert resent.execution_name.startswith(execution["name"] + "-")
-    assert [row[1] for row in ledger(etl_env)] == ["LOADED", "SKIPPED", "SKIPPED"]
-    assert table_rows(etl_env, "transactions") == sim.notification_for(execution["name"])["rows"]["inserted"]
+    assert [row[1] for row in ledger(db_url)] == ["LOADED", "SKIPPED", "SKIPPED"]
+    assert table_rows(db_url, "transactions") == sim.notification_for(execution["name"])["rows"]["inserted"]
     assert keys(sim, "raw") == []
     assert sorted(k for k in keys(sim, "archive") if k.endswith(".dat")) == [
         "transactions/2024-03-01/transactions_20240301.1.dat",
@@ -183,16 +183,16 @@ def test_repeated_events_and_copies_load_once(sim, etl_env, tmp_path):
     ]
 
 
-def test_key_with_spaces_and_plus_signs(sim, etl_env):
+def test_key_with_spaces_and_plus_signs(sim, db_url):
     key = "partner+bank uploads/2024 03 02/transactions_20240302.dat"
     run = sim.run_file(SAMPLES / "transactions_20240302.dat", key=key)  # the event carries it URL-encoded
     assert (run.status, run.states) == ("SUCCESS", SUCCESS_PATH)
     assert "transactions/2024-03-02/transactions_20240302.dat" in keys(sim, "archive")
     assert keys(sim, "landing") == []
-    assert table_rows(etl_env, "transactions") > 0
+    assert table_rows(db_url, "transactions") > 0
 
 
-def test_every_scenario_passes_with_iam_enforced_and_every_grant_is_used(open_sim, etl_env, spark, tmp_path):
+def test_every_scenario_passes_with_iam_enforced_and_every_grant_is_used(open_sim, db_url, spark, tmp_path):
     """Small files through Lambda (a day, its next-day update, a rejected file, a duplicate, repeated events,
     a load that fails for good) and a large one through Glue, under the deployed policies: nothing is denied,
     and every granted action was used by some call, unless it is a named service need or a Spark write the
@@ -209,12 +209,12 @@ def test_every_scenario_passes_with_iam_enforced_and_every_grant_is_used(open_si
     loaded = sim.run_file(base)
     assert (loaded.status, loaded.states) == ("SUCCESS", SUCCESS_PATH), loaded
     inserted = loaded.notification["rows"]["inserted"]
-    assert inserted == table_rows(etl_env, "transactions")
+    assert inserted == table_rows(db_url, "transactions")
     updated = sim.run_file(update)  # the next day: updates and deletes of the first day's ids, and new rows
     assert (updated.status, updated.states) == ("SUCCESS", SUCCESS_PATH), updated
     rows = updated.notification["rows"]
     assert rows["updated"] > 0 and rows["deleted"] > 0 and rows["inserted"] == 10
-    assert table_rows(etl_env, "transactions") == inserted + 10 - rows["deleted"]
+    assert table_rows(db_url, "transactions") == inserted + 10 - rows["deleted"]
     assert sim.run_file(rejected).states == REJECT_PATH
     assert keys(sim, "error") == [
         "transactions/2024-03-01/transactions_20240301.dat",
@@ -227,10 +227,10 @@ def test_every_scenario_passes_with_iam_enforced_and_every_grant_is_used(open_si
     sim.aws.inject_lambda_error(function_name("rds_write"), times=7)  # the first try and all 6 retries
     failed = sim.run_file(SAMPLES / "transactions_20240302.dat")  # MoveToError writes its FAILED ledger row
     assert (failed.status, failed.states[-3:]) == ("FAILURE", ["MoveToError", "NotifyFailure", "FileFailed"])
-    assert ledger(etl_env)[-1][:2] == ("transactions_20240302.dat", "FAILED")
+    assert ledger(db_url)[-1][:2] == ("transactions_20240302.dat", "FAILED")
     large_run = sim.run_file(large)
     assert (large_run.status, large_run.states[3]) == ("SUCCESS", "TransformWithGlue"), large_run
-    assert table_rows(etl_env, "account_summary") == 1500
+    assert table_rows(db_url, "account_summary") == 1500
 
     assert sim.aws.iam.denials == []
     enforced = set(sim.roles.functions.values()) | {sim.roles.glue_job, sim.roles.state_machine}
@@ -269,7 +269,7 @@ REMOVALS = [
 
 @pytest.mark.parametrize(("role", "sid", "module", "action", "resource"), REMOVALS, ids=[r[1] for r in REMOVALS])
 def test_a_missing_statement_fails_the_run_naming_function_action_and_resource(
-    open_sim, etl_env, role, sid, module, action, resource
+    open_sim, db_url, role, sid, module, action, resource
 ):
     """The same good file, one statement short: the run fails, and says who was refused what on which resource
     (even where the code catches the error, as the PAN key lookup does)."""
@@ -284,7 +284,7 @@ def test_a_missing_statement_fails_the_run_naming_function_action_and_resource(
     assert all(d.startswith(f"{who} (role {role})") for d in run.denied), run.denied
 
 
-def test_archive_bucket_unreachable_after_the_load_is_success_and_a_new_event_archives(sim, etl_env):
+def test_archive_bucket_unreachable_after_the_load_is_success_and_a_new_event_archives(sim, db_url):
     """The real handlers: the archive bucket is gone when MoveToArchive runs. The load stays committed and
     SUCCESS (one LOADED ledger row, nothing in error), the file stays in raw, and the raw object's event
     sent again runs it as a SKIPPED duplicate into archive once the bucket is back."""
@@ -302,11 +302,11 @@ def test_archive_bucket_unreachable_after_the_load_is_success_and_a_new_event_ar
     assert run.execution_status == "FAILED" and run.status == "SUCCESS"
     message = run.notification
     assert message["msg"] == "File uploaded to RDS, not moved to archive (left in raw): transactions"
-    assert message["rows"]["inserted"] == table_rows(etl_env, "transactions") > 0
+    assert message["rows"]["inserted"] == table_rows(db_url, "transactions") > 0
     assert "NoSuchBucket" in message["warnings"][0]
     assert message["location"] == f"s3://{sim.buckets['raw']}/transactions/{name}"
     assert sim.aws.invocations.count(function_name("move_file")) == 4  # retried
-    assert ledger(etl_env) == [(name, "LOADED", run.execution_name)]
+    assert ledger(db_url) == [(name, "LOADED", run.execution_name)]
     assert keys(sim, "error") == []
     assert f"transactions/{name}" in keys(sim, "raw")
 
@@ -315,17 +315,17 @@ def test_archive_bucket_unreachable_after_the_load_is_success_and_a_new_event_ar
     described = sim.wait(again["execution_arn"])
     assert described["status"] == "SUCCEEDED"
     assert sim.notification_for(again["name"])["status"] == "SKIPPED"
-    assert [row[1] for row in ledger(etl_env)] == ["LOADED", "SKIPPED"]
+    assert [row[1] for row in ledger(db_url)] == ["LOADED", "SKIPPED"]
     assert keys(sim, "raw") == [] and f"transactions/2024-03-01/{name}" in keys(sim, "archive")
 
 
-def test_a_load_that_fails_after_the_transform_takes_its_stage_file_back(sim, etl_env):
+def test_a_load_that_fails_after_the_transform_takes_its_stage_file_back(sim, db_url):
     """On AWS the Transform state publishes the stage before the load; when the load then fails for good,
     MoveToError removes that stage file: the stage never shows rows the database does not have."""
     sim.aws.inject_lambda_error(function_name("rds_write"), times=7)  # more than its 6 attempts
     run = sim.run_file(SAMPLES / "transactions_20240301.dat")
     assert run.states[-4:] == ["LoadToDatabase", "MoveToError", "NotifyFailure", "FileFailed"]
     assert "TransformInLambda" in run.states
-    assert table_rows(etl_env, "transactions") == 0
+    assert table_rows(db_url, "transactions") == 0
     assert keys(sim, "stage") == []
-    assert [row[1] for row in ledger(etl_env)] == ["FAILED"]
+    assert [row[1] for row in ledger(db_url)] == ["FAILED"]

@@ -42,7 +42,7 @@ def failed_run(sim: Simulation, tmp_path: Path):
 
 
 def test_a_failed_execution_whose_file_is_in_error_goes_back_through_the_triggers(
-    sim: Simulation, etl_env: str, tmp_path: Path
+    sim: Simulation, db_url: str, tmp_path: Path
 ) -> None:
     path, arn = failed_run(sim, tmp_path)
     sfn = sim.aws.client("stepfunctions")
@@ -56,13 +56,13 @@ def test_a_failed_execution_whose_file_is_in_error_goes_back_through_the_trigger
     assert len(started) == 1 and started[0]["name"] != arn.rsplit(":", 1)[1]
     assert sim.wait(started[0]["execution_arn"])["status"] == "SUCCEEDED"
     assert sim.notification_for(started[0]["name"])["status"] == "SUCCESS"
-    assert loaded(etl_env) == [(path.name, "FAILED"), (path.name, "LOADED")]
+    assert loaded(db_url) == [(path.name, "FAILED"), (path.name, "LOADED")]
     with Context(zones(sim)) as ctx, pytest.raises(ConfigError, match="SUCCEEDED"):
         replay_execution(ctx, sfn, started[0]["execution_arn"])
 
 
 def test_a_failed_execution_whose_file_stayed_in_raw_is_started_again_once(
-    sim: Simulation, etl_env: str, tmp_path: Path
+    sim: Simulation, db_url: str, tmp_path: Path
 ) -> None:
     path, arn = failed_run(sim, tmp_path)
     sfn = sim.aws.client("stepfunctions")
@@ -79,10 +79,10 @@ def test_a_failed_execution_whose_file_stayed_in_raw_is_started_again_once(
     assert sorted(names) == sorted([arn.rsplit(":", 1)[1], first.detail])
     new_arn = arn.rsplit(":", 1)[0] + ":" + first.detail
     assert sim.wait(new_arn)["status"] == "SUCCEEDED"
-    assert loaded(etl_env)[-1] == (path.name, "LOADED")
+    assert loaded(db_url)[-1] == (path.name, "LOADED")
 
 
-def test_failure_queue_events_are_invoked_again_and_deleted(sim: Simulation, etl_env: str, tmp_path: Path) -> None:
+def test_failure_queue_events_are_invoked_again_and_deleted(sim: Simulation, db_url: str, tmp_path: Path) -> None:
     path = generate("transactions", dt.date.fromisoformat(DAY), rows=20, seed=4, out_dir=tmp_path)
     key = sim.upload(path)
     sqs = sim.aws.client("sqs")

@@ -18,7 +18,7 @@ from etl.contract import ContractError, load_contract, parse_contract
 from etl.core.card_runs import card_run_rows, mask_card_runs, redact
 from etl.core.validate import validate_file
 from etl.generate.transactions import transaction_ids
-from tests.core.dat_builders import txn, txn_file, write
+from tests.builders import luhn_complete, luhn_ok, txn, txn_file, write
 
 CARD = "4000056655665556"
 AMEX = "378282246310005"
@@ -28,16 +28,8 @@ TODAY = dt.date(2024, 6, 1)
 # --- a slow, obvious reference of the definition (etl.core.card_runs docstring) -----------------------------
 
 
-def luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
 def any_window(digits: str) -> bool:
-    return any(luhn(digits[s : s + w]) for w in range(13, 20) for s in range(0, len(digits) - w + 1))
+    return any(luhn_ok(digits[s : s + w]) for w in range(13, 20) for s in range(0, len(digits) - w + 1))
 
 
 def reference(text: str | None, loose: bool) -> bool:
@@ -52,14 +44,13 @@ def reference(text: str | None, loose: bool) -> bool:
         for i in range(len(groups)):
             for j in range(i + 1, len(groups) + 1):
                 digits = "".join(groups[i:j])
-                if 13 <= len(digits) <= 19 and luhn(digits):
+                if 13 <= len(digits) <= 19 and luhn_ok(digits):
                     return True
     return False
 
 
 def card(g: np.random.Generator, length: int) -> str:
-    body = "".join(str(x) for x in g.integers(0, 10, length - 1))
-    return body + next(d for d in "0123456789" if luhn(body + d))
+    return luhn_complete("".join(str(x) for x in g.integers(0, 10, length - 1)))
 
 
 # --- shapes --------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from etl.contract import load_contract
 from etl.core.validate import validate_file
-from tests.core.dat_builders import acct, acct_file, txn, txn_file, write
+from tests.builders import acct, acct_file, txn, txn_file, write
 
 TODAY = dt.date(2024, 6, 1)
 TXN_HEADER = {

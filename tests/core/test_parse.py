@@ -11,7 +11,7 @@ from etl.contract import load_contract
 from etl.core.parse import open_dat
 from etl.schema import raw_schema
 from etl.streams import StreamAborted, prefetched, tee
-from tests.core.dat_builders import acct, acct_file, txn, txn_file, write
+from tests.builders import acct, acct_file, txn, txn_file, write
 
 TXN = load_contract("transactions")
 ACCT = load_contract("account_summary")

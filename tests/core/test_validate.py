@@ -11,7 +11,7 @@ import pytest
 
 from etl.contract import load_contract
 from etl.core.validate import validate_file, validate_stream
-from tests.core.dat_builders import VISA, acct, acct_file, txn, txn_file, write
+from tests.builders import VISA, acct, acct_file, txn, txn_file, write
 
 TODAY = dt.date(2024, 6, 1)
 

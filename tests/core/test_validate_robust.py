@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from etl.core.validate import validate_file
-from tests.core.dat_builders import acct, acct_file, txn, txn_file, write
+from tests.builders import acct, acct_file, txn, txn_file, write
 
 SEEDS = range(60)
 

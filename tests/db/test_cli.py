@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from etl.cli.main import app
 from etl.db import ledger, load
-from tests.db.rows import batches, load_kwargs, txn
+from tests.builders import batches, load_kwargs, staged_txn
 
 runner = CliRunner()
 
@@ -34,7 +34,7 @@ def test_status_shows_the_ledger(db_url: str, monkeypatch: pytest.MonkeyPatch) -
 
     contract = load_contract("transactions")
     with psycopg.connect(db_url, autocommit=True) as conn:
-        load.load(conn, contract, batches(contract, [txn("T1"), txn("T2")]), **load_kwargs("day1"))
+        load.load(conn, contract, batches(contract, [staged_txn("T1"), staged_txn("T2")]), **load_kwargs("day1"))
         ledger.record_rejected(
             conn,
             feed="transactions",

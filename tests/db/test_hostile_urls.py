@@ -22,6 +22,7 @@ from etl.cli.main import app
 from etl.config import Settings
 from etl.db import connect, dsn
 from etl.io.secrets import SecretError
+from tests.environment import EtlEnv
 
 PW = "S3cretPW"  # every password below contains it; none of the output may
 REPO = Path(__file__).resolve().parents[2]
@@ -59,10 +60,7 @@ def assert_hidden(*texts: object) -> None:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("ETL_DB_SECRET_ID", "ETL_SNS_TOPIC_ARN", "ETL_PAN_KEY_SECRET_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ETL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ETL_PAN_KEY", "test-key")
+    EtlEnv(tmp_path / "home", None).apply(monkeypatch)  # each test sets its own hostile ETL_DATABASE_URL
     dat = tmp_path / "transactions_20240301.dat"
     dat.write_text("H|TRANSACTIONS|20240301|20240302010203|01|CORE\nT|0|0\n")
     return dat

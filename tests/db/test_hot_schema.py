@@ -7,7 +7,7 @@ import psycopg
 
 from etl.contract import Contract
 from etl.db import load, statements
-from tests.db.rows import batches, load_kwargs, txn
+from tests.builders import batches, load_kwargs, staged_txn
 
 DAY2 = {"business_date": __import__("datetime").date(2024, 3, 2), "source_file": "t2.dat", "execution_name": "e2"}
 
@@ -20,10 +20,10 @@ def test_transactions_has_a_fillfactor_and_no_index_on_lineage(conn: psycopg.Con
 
 
 def test_next_day_updates_are_heap_only(conn: psycopg.Connection, transactions: Contract) -> None:
-    rows = [txn(f"T{i:05d}") for i in range(2000)]
+    rows = [staged_txn(f"T{i:05d}") for i in range(2000)]
     load.load(conn, transactions, batches(transactions, rows), **load_kwargs("day1", 1))
     changed = [
-        txn(f"T{i:05d}", "U", day=2, amount="99.00", **{k: v for k, v in DAY2.items() if k != "business_date"})
+        staged_txn(f"T{i:05d}", "U", day=2, amount="99.00", **{k: v for k, v in DAY2.items() if k != "business_date"})
         for i in range(0, 2000, 4)
     ]
     result = load.load(conn, transactions, batches(transactions, changed), **load_kwargs("day2", 2))
@@ -39,7 +39,10 @@ def test_next_day_updates_are_heap_only(conn: psycopg.Connection, transactions: 
 def test_the_loaders_statements_plan_on_the_primary_key(conn: psycopg.Connection, transactions: Contract) -> None:
     """EXPLAIN of the UPDATE, DELETE and INSERT a load runs, inside a real load (temp table filled)."""
     load.load(
-        conn, transactions, batches(transactions, [txn(f"T{i:05d}") for i in range(5000)]), **load_kwargs("day1", 1)
+        conn,
+        transactions,
+        batches(transactions, [staged_txn(f"T{i:05d}") for i in range(5000)]),
+        **load_kwargs("day1", 1),
     )
     conn.execute("ANALYZE fintech.transactions")
     plans: dict[str, str] = {}
@@ -52,8 +55,8 @@ def test_the_loaders_statements_plan_on_the_primary_key(conn: psycopg.Connection
             text = "\n".join(r[0] for r in c.execute(psycopg.sql.SQL("EXPLAIN {}").format(stmt)).fetchall())
             plans[name] = text
 
-    day2 = [txn(f"T{i:05d}", "U", day=2, amount="1.00") for i in range(0, 50)] + [txn("NEW1", day=2)]
-    day2 += [txn(f"T{i:05d}", "D", day=2) for i in range(100, 110)]
+    day2 = [staged_txn(f"T{i:05d}", "U", day=2, amount="1.00") for i in range(0, 50)] + [staged_txn("NEW1", day=2)]
+    day2 += [staged_txn(f"T{i:05d}", "D", day=2) for i in range(100, 110)]
     load.load(conn, transactions, batches(transactions, day2), **load_kwargs("day2", 2), after_copy=explain)
     for name, text in plans.items():
         assert "transactions_pkey" in text or "Hash" in text, (name, text)

@@ -5,14 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from etl.contract import Contract, TargetTable
 from etl.db import ledger, load
 from etl.db.ledger import LedgerStatus
-from tests.db.rows import batches, load_kwargs, summary, table_rows, txn
+from tests.builders import batches, load_kwargs, staged_summary, staged_txn
+
+
+def table_rows(conn: psycopg.Connection, contract: Contract) -> list[dict[str, Any]]:
+    """The target table's rows as dicts, ordered by primary key."""
+    t = contract.target_table
+    query = sql.SQL("SELECT * FROM {} ORDER BY {}").format(
+        sql.Identifier(t.schema_, t.name), sql.SQL(", ").join(sql.Identifier(k) for k in contract.primary_key)
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return list(cur.execute(query).fetchall())
 
 
 def run(conn: psycopg.Connection, contract: Contract, rows: list[dict], label: str, day: int = 1, **kw):
@@ -22,9 +35,9 @@ def run(conn: psycopg.Connection, contract: Contract, rows: list[dict], label: s
 @pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)
 def test_day_one_inserts_everything_exactly(conn: psycopg.Connection, transactions: Contract) -> None:
     rows = [
-        txn("T1", amount="0.01"),
-        txn("T2", amount="9999999999.99", debit_credit="C", signed_amount=Decimal("9999999999.99")),
-        txn("T3", amount="123.45"),
+        staged_txn("T1", amount="0.01"),
+        staged_txn("T2", amount="9999999999.99", debit_credit="C", signed_amount=Decimal("9999999999.99")),
+        staged_txn("T3", amount="123.45"),
     ]
     result = run(conn, transactions, rows, "day1")
     assert (
@@ -52,14 +65,14 @@ DAY2_LINEAGE = {
 
 @pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)
 def test_day_two_updates_deletes_and_unchanged_are_exact(conn: psycopg.Connection, transactions: Contract) -> None:
-    run(conn, transactions, [txn("T1"), txn("T2"), txn("T3"), txn("T4")], "day1")
+    run(conn, transactions, [staged_txn("T1"), staged_txn("T2"), staged_txn("T3"), staged_txn("T4")], "day1")
     day2 = [
-        txn("T1", "U", day=2, amount="50.00", status="REVERSED"),  # changed -> updated
-        txn("T2", "U", **DAY2_LINEAGE),  # identical data, only the lineage differs -> unchanged
-        txn("T3", "A", **DAY2_LINEAGE),  # the same with an add
-        txn("T4", "D", day=2),  # deleted
-        txn("T5", "A", day=2, amount="7.00"),  # new -> inserted
-        txn("T9", "D", day=2),  # delete of an unknown key: not found
+        staged_txn("T1", "U", day=2, amount="50.00", status="REVERSED"),  # changed -> updated
+        staged_txn("T2", "U", **DAY2_LINEAGE),  # identical data, only the lineage differs -> unchanged
+        staged_txn("T3", "A", **DAY2_LINEAGE),  # the same with an add
+        staged_txn("T4", "D", day=2),  # deleted
+        staged_txn("T5", "A", day=2, amount="7.00"),  # new -> inserted
+        staged_txn("T9", "D", day=2),  # delete of an unknown key: not found
     ]
     result = run(conn, transactions, day2, "day2", day=2)
     counts = result.counts
@@ -85,13 +98,13 @@ def test_day_two_updates_deletes_and_unchanged_are_exact(conn: psycopg.Connectio
 
 
 def test_same_file_again_is_skipped_and_changes_nothing(conn: psycopg.Connection, transactions: Contract) -> None:
-    run(conn, transactions, [txn("T1"), txn("T2")], "day1")
+    run(conn, transactions, [staged_txn("T1"), staged_txn("T2")], "day1")
     before = table_rows(conn, transactions)
-    again = run(conn, transactions, [txn("T1", amount="1.00"), txn("T3")], "day1")
+    again = run(conn, transactions, [staged_txn("T1", amount="1.00"), staged_txn("T3")], "day1")
     assert again.status is LedgerStatus.SKIPPED and again.counts.inserted == again.counts.updated == 0
     # not told the file's size: nothing read, nothing counted
     assert (again.counts.rows_in, again.counts.skipped) == (0, 0)
-    told = run(conn, transactions, [txn("T1")], "day1", file_rows=7, rows_rejected=2)
+    told = run(conn, transactions, [staged_txn("T1")], "day1", file_rows=7, rows_rejected=2)
     counts = told.counts
     assert (told.status, counts.rows_in, counts.skipped, counts.rejected) == (LedgerStatus.SKIPPED, 7, 5, 2)
     assert ledger.RowCounts.of_ledger(ledger.ledger_rows(conn, 1)[0]) == told.counts
@@ -101,7 +114,7 @@ def test_same_file_again_is_skipped_and_changes_nothing(conn: psycopg.Connection
 
 
 def test_ledger_row_records_the_counts(conn: psycopg.Connection, transactions: Contract) -> None:
-    run(conn, transactions, [txn("T1"), txn("T2", "D")], "day1", rows_rejected=3)
+    run(conn, transactions, [staged_txn("T1"), staged_txn("T2", "D")], "day1", rows_rejected=3)
     (row,) = ledger.ledger_rows(conn, 5)
     assert {
         k: row[k]
@@ -137,10 +150,10 @@ def test_failure_after_copy_leaves_nothing_and_retry_succeeds(conn: psycopg.Conn
         raise RuntimeError("injected failure after COPY")
 
     with pytest.raises(RuntimeError, match="injected"):
-        run(conn, transactions, [txn("T1"), txn("T2"), txn("T3")], "day1", after_copy=boom)
+        run(conn, transactions, [staged_txn("T1"), staged_txn("T2"), staged_txn("T3")], "day1", after_copy=boom)
     assert table_rows(conn, transactions) == [] and ledger.ledger_rows(conn, 5) == []
     assert not ledger.already_loaded(conn, load_kwargs("day1")["sha256"])
-    assert run(conn, transactions, [txn("T1"), txn("T2"), txn("T3")], "day1").counts.inserted == 3
+    assert run(conn, transactions, [staged_txn("T1"), staged_txn("T2"), staged_txn("T3")], "day1").counts.inserted == 3
 
 
 def test_connection_killed_after_copy_leaves_nothing(db_url: str, transactions: Contract) -> None:
@@ -149,15 +162,15 @@ def test_connection_killed_after_copy_leaves_nothing(db_url: str, transactions: 
             killer.execute("SELECT pg_terminate_backend(%s)", (victim.info.backend_pid,))
 
     with psycopg.connect(db_url, autocommit=True) as victim, pytest.raises(psycopg.OperationalError):
-        run(victim, transactions, [txn("T1"), txn("T2")], "day1", after_copy=kill)
+        run(victim, transactions, [staged_txn("T1"), staged_txn("T2")], "day1", after_copy=kill)
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert table_rows(conn, transactions) == [] and ledger.ledger_rows(conn, 5) == []
-        assert run(conn, transactions, [txn("T1"), txn("T2")], "day1").counts.inserted == 2
+        assert run(conn, transactions, [staged_txn("T1"), staged_txn("T2")], "day1").counts.inserted == 2
 
 
 def test_concurrent_loads_of_one_file_load_it_once(db_url: str, transactions: Contract) -> None:
     """The first load holds the feed lock (paused after COPY) until the second is seen waiting on it."""
-    rows = [txn(f"T{i}") for i in range(5)]
+    rows = [staged_txn(f"T{i}") for i in range(5)]
     results: dict[str, load.LoadResult] = {}
     errors: list[BaseException] = []
 
@@ -198,14 +211,14 @@ def test_concurrent_loads_of_one_file_load_it_once(db_url: str, transactions: Co
 
 
 def test_repeated_keys_in_a_file_last_row_wins(conn: psycopg.Connection, transactions: Contract) -> None:
-    run(conn, transactions, [txn("OLD")], "day1")
+    run(conn, transactions, [staged_txn("OLD")], "day1")
     rows = [
-        txn("K1", amount="1.00", **DAY2_LINEAGE),
-        txn("K1", amount="2.00", **DAY2_LINEAGE),  # last upsert wins
-        txn("K2", "D", day=2),
-        txn("K2", "A", day=2, amount="3.00"),  # delete then add: the add wins
-        txn("OLD", "U", day=2, amount="4.00"),
-        txn("OLD", "D", day=2),  # update then delete: deleted
+        staged_txn("K1", amount="1.00", **DAY2_LINEAGE),
+        staged_txn("K1", amount="2.00", **DAY2_LINEAGE),  # last upsert wins
+        staged_txn("K2", "D", day=2),
+        staged_txn("K2", "A", day=2, amount="3.00"),  # delete then add: the add wins
+        staged_txn("OLD", "U", day=2, amount="4.00"),
+        staged_txn("OLD", "D", day=2),  # update then delete: deleted
     ]
     result = run(conn, transactions, rows, "day2", day=2)
     stored = {r["transaction_id"]: r["amount"] for r in table_rows(conn, transactions)}
@@ -224,16 +237,16 @@ def test_repeated_keys_in_a_file_last_row_wins(conn: psycopg.Connection, transac
 
 def test_unique_keys_flag_trusts_the_caller_but_fails_safely(conn: psycopg.Connection, transactions: Contract) -> None:
     with pytest.raises(psycopg.errors.UniqueViolation):
-        run(conn, transactions, [txn("K1"), txn("K1")], "dup", unique_keys=True)
+        run(conn, transactions, [staged_txn("K1"), staged_txn("K1")], "dup", unique_keys=True)
     assert table_rows(conn, transactions) == []
-    assert run(conn, transactions, [txn("K1"), txn("K2")], "ok", unique_keys=True).counts.inserted == 2
+    assert run(conn, transactions, [staged_txn("K1"), staged_txn("K2")], "ok", unique_keys=True).counts.inserted == 2
 
 
 def test_empty_string_and_null_stay_apart(conn: psycopg.Connection, transactions: Contract) -> None:
     rows = [
-        txn("E1", merchant_name=""),
-        txn("E2", merchant_name=None, mcc=None),
-        txn("E3", merchant_name='quote " comma , pipe | new\nline'),
+        staged_txn("E1", merchant_name=""),
+        staged_txn("E2", merchant_name=None, mcc=None),
+        staged_txn("E3", merchant_name='quote " comma , pipe | new\nline'),
     ]
     run(conn, transactions, rows, "day1")
     stored = {r["transaction_id"]: (r["merchant_name"], r["mcc"]) for r in table_rows(conn, transactions)}
@@ -245,14 +258,14 @@ def test_empty_string_and_null_stay_apart(conn: psycopg.Connection, transactions
 
 
 def test_feed_without_action_upserts_on_composite_key(conn: psycopg.Connection, account_summary: Contract) -> None:
-    day1 = [summary("000000000001"), summary("000000000002", payment_due_date=None, utilization=None)]
+    day1 = [staged_summary("000000000001"), staged_summary("000000000002", payment_due_date=None, utilization=None)]
     assert run(conn, account_summary, day1, "s1").counts.inserted == 2
     # a second file for the same day (sequence 02, corrections): one lineage for all of its rows
     lineage = {"source_file": "account_summary_20240301_02.dat", "execution_name": "other"}
     again = [
-        summary("000000000001", current_balance=Decimal("-0.01"), apr=Decimal("0.001"), **lineage),
-        summary("000000000002", payment_due_date=None, utilization=None, **lineage),
-        summary("000000000003", **lineage),
+        staged_summary("000000000001", current_balance=Decimal("-0.01"), apr=Decimal("0.001"), **lineage),
+        staged_summary("000000000002", payment_due_date=None, utilization=None, **lineage),
+        staged_summary("000000000003", **lineage),
     ]
     result = run(conn, account_summary, again, "s2")
     counts = result.counts
@@ -274,15 +287,15 @@ def test_weird_table_name_is_quoted(conn: psycopg.Connection, transactions: Cont
         )
     )
     odd = transactions.model_copy(update={"target_table": TargetTable(schema="fintech", name=name)})
-    assert run(conn, odd, [txn("W1"), txn("W2")], "weird").counts.inserted == 2
+    assert run(conn, odd, [staged_txn("W1"), staged_txn("W2")], "weird").counts.inserted == 2
     assert len(table_rows(conn, odd)) == 2 and table_rows(conn, transactions) == []
 
 
 def test_missing_table_or_columns_fail_cleanly(conn: psycopg.Connection, transactions: Contract) -> None:
     ghost = transactions.model_copy(update={"target_table": TargetTable(schema="fintech", name="nope")})
     with pytest.raises(psycopg.errors.UndefinedTable):
-        run(conn, ghost, [txn("G1")], "ghost")
-    short = [b.drop_columns(["amount"]) for b in batches(transactions, [txn("G1")])]
+        run(conn, ghost, [staged_txn("G1")], "ghost")
+    short = [b.drop_columns(["amount"]) for b in batches(transactions, [staged_txn("G1")])]
     with pytest.raises(load.LoadError, match="amount"):
         load.load(conn, transactions, short, **load_kwargs("short"))
     assert ledger.ledger_rows(conn, 5) == []
@@ -290,7 +303,7 @@ def test_missing_table_or_columns_fail_cleanly(conn: psycopg.Connection, transac
 
 def test_load_refuses_an_open_transaction(conn: psycopg.Connection, transactions: Contract) -> None:
     with conn.transaction(), pytest.raises(load.LoadError, match="outside any transaction"):
-        run(conn, transactions, [txn("T1")], "day1")
+        run(conn, transactions, [staged_txn("T1")], "day1")
 
 
 @pytest.mark.parametrize("conn", ["superuser", "etl-role"], indirect=True)
@@ -319,7 +332,7 @@ def test_record_rejected_and_ledger_rows(conn: psycopg.Connection) -> None:
 
 def test_rows_of_one_load_must_share_one_lineage(conn: psycopg.Connection, transactions: Contract) -> None:
     """Lineage reaches the table as the temp table's defaults, so a batch mixing files is refused, and rolled back."""
-    rows = [txn("T1"), txn("T2"), txn("T3", execution_name="another-run")]
+    rows = [staged_txn("T1"), staged_txn("T2"), staged_txn("T3", execution_name="another-run")]
     with pytest.raises(load.LoadError, match="execution_name differs"):
         run(conn, transactions, rows, "mixed")
     assert table_rows(conn, transactions) == []

@@ -24,6 +24,7 @@ from etl.cli.main import app
 from etl.db import grants, migrate
 from etl.generate import BaseFile, generate
 from tests import pg, restricted_role
+from tests.environment import EtlEnv
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "restricted-role-test-pw-Zq8"
@@ -61,11 +62,7 @@ def etl_role(request, cluster: pg.Cluster, tmp_path: Path, monkeypatch: pytest.M
     """The CLI's environment pointing at the locked database as the ``etl`` role; yields the admin URL."""
     admin_url = restricted_role.locked_database(cluster)
     (grant_as_documented if request.param == "documented-sql" else grant_by_bootstrap)(admin_url)
-    for name in ("ETL_DB_SECRET_ID", "ETL_SNS_TOPIC_ARN", "ETL_PAN_KEY_SECRET_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ETL_DATABASE_URL", restricted_role.role_url(cluster, PASSWORD))
-    monkeypatch.setenv("ETL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ETL_PAN_KEY", "restricted-role-test-pan-key")
+    EtlEnv(tmp_path / "home", restricted_role.role_url(cluster, PASSWORD)).apply(monkeypatch)
     yield admin_url
     restricted_role.drop(cluster)
 

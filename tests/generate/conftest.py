@@ -1,7 +1,8 @@
 """Fixtures for generator tests: a small dated file of each feed, and independent readers of the layout.
 
-The readers here re-implement the contract layouts on purpose (no import from ``etl.generate``), so a test
-that compares a generated trailer with a total computed here checks the generator against docs/design.md §3.1 and §3.2.
+The readers here re-implement the contract layouts on purpose (no import from ``etl.generate``), and the Luhn
+check comes from tests/builders.py (the textbook one), so a test that compares a generated trailer with a total
+computed here checks the generator against docs/design.md §3.1 and §3.2.
 """
 
 from __future__ import annotations
@@ -15,16 +16,6 @@ from etl.generate import generate
 
 DAY = dt.date(2024, 3, 1)
 FEEDS = ("transactions", "account_summary")
-
-
-def luhn_ok(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def records(path: Path) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 
 from etl.generate import BaseFile, derive_update_file, generate
 from etl.generate.transactions import card_numbers, transaction_ids
-from tests.generate.conftest import DAY, FEEDS, account_value, luhn_ok, records, transaction_fields
+from tests.builders import luhn_ok
+from tests.generate.conftest import DAY, FEEDS, account_value, records, transaction_fields
 
 
 @pytest.mark.parametrize("feed", FEEDS)

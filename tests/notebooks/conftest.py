@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from etl.notebooks.golden import GOLDEN_PAN_KEY, SANITIZE_NAME
 from etl.package_data import notebooks_dir
+from tests.environment import EtlEnv
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = notebooks_dir()  # the packaged notebooks (etl/notebooks/*.ipynb)
@@ -22,11 +24,10 @@ SANITIZE_FILE = GOLDEN_DIR / SANITIZE_NAME
 
 
 @pytest.fixture
-def nb_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The environment a notebook kernel sees: test database, temp ETL_HOME, the golden PAN key."""
-    monkeypatch.setenv("ETL_DATABASE_URL", db_url)
-    monkeypatch.setenv("ETL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ETL_PAN_KEY", GOLDEN_PAN_KEY)
+def nb_env(etl_env: EtlEnv, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment a notebook kernel sees: ``etl_env`` (test database, temp ETL_HOME) with the PAN key the
+    golden copies were executed with, so their card tokens match."""
+    replace(etl_env, key=GOLDEN_PAN_KEY).apply(monkeypatch)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     return dict(os.environ)
 

@@ -1,7 +1,7 @@
 """End-to-end fixtures: a tmp ``ETL_HOME``, a fresh migrated real PostgreSQL database, a test PAN key.
 
-``pipeline`` sets the ``ETL_*`` environment and gives helpers to run ``etl`` in-process (Typer's
-CliRunner), as a real subprocess, and to read the database back.
+``pipeline`` builds on ``etl_env`` (tests/conftest.py: the ``ETL_*`` environment) and gives helpers to run
+``etl`` in-process (Typer's CliRunner), as a real subprocess, and to read the database back.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +21,10 @@ from psycopg.rows import dict_row
 from typer.testing import CliRunner, Result
 
 from etl.cli.main import app
-from tests.conftest import database_as
+from tests.environment import EtlEnv
 from tests.pipeline.expected import TABLES
 
-PAN_KEY = "e2e-test-pan-key-0123456789"
 REPO = Path(__file__).resolve().parents[2]
-CLEARED = (
-    "ETL_DB_SECRET_ID",
-    "ETL_PAN_KEY_SECRET_ID",
-    "ETL_SNS_TOPIC_ARN",
-    "ETL_LANDING_URI",
-    "ETL_RAW_URI",
-    "ETL_STAGE_URI",
-    "ETL_ARCHIVE_URI",
-    "ETL_ERROR_URI",
-)
 
 
 def notifications(text: str) -> list[dict[str, Any]]:
@@ -50,14 +39,10 @@ def notifications(text: str) -> list[dict[str, Any]]:
 
 
 @dataclass
-class Pipeline:
-    home: Path
-    src: Path
-    db_url: str
+class Pipeline(EtlEnv):
+    """A test's ``etl`` environment with a folder of source files and helpers to run and read back."""
 
-    @property
-    def pan_key(self) -> bytes:
-        return PAN_KEY.encode()
+    src: Path = field(kw_only=True)
 
     def zone(self, name: str) -> Path:
         return self.home / name
@@ -114,15 +99,9 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    """The environment of ``etl`` on a fresh migrated database, as the superuser or (parametrised
-    ``"etl-role"``) as a role with only the grants of docs/deploy.md §4."""
-    db_url = database_as(request)
-    home, src = tmp_path / "home", tmp_path / "src"
+def pipeline(etl_env: EtlEnv, tmp_path: Path) -> Pipeline:
+    """``etl_env`` (parametrise that fixture ``["superuser", "etl-role"]`` to run as the role with only the
+    grants of docs/deploy.md §4) with an empty source folder."""
+    src = tmp_path / "src"
     src.mkdir()
-    for name in CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ETL_HOME", str(home))
-    monkeypatch.setenv("ETL_DATABASE_URL", db_url)
-    monkeypatch.setenv("ETL_PAN_KEY", PAN_KEY)
-    return Pipeline(home, src, db_url)
+    return Pipeline(etl_env.home, etl_env.db_url, src=src)

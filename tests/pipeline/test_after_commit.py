@@ -67,9 +67,7 @@ def test_archive_full_after_commit_is_success_and_the_rerun_archives(
     assert len(pipeline.files("stage")) == 1  # the committed load's stage is published
 
     monkeypatch.undo()  # the archive has room again; the environment back for the rerun
-    monkeypatch.setenv("ETL_HOME", str(pipeline.home))
-    monkeypatch.setenv("ETL_DATABASE_URL", pipeline.db_url)
-    monkeypatch.setenv("ETL_PAN_KEY", pipeline.pan_key.decode())
+    pipeline.apply(monkeypatch)
     rerun = pipeline.cli("run", "--json", path)
     assert rerun.exit_code == 0, rerun.output + rerun.stderr
     (again,) = notifications(rerun.stdout)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from etl.generate import generate
-from tests.pipeline.conftest import PAN_KEY, REPO, Pipeline, notifications
+from tests.environment import PAN_KEY
+from tests.pipeline.conftest import REPO, Pipeline, notifications
 
 PASSWORD = "S3cretPW-do-not-print"
 SECRETS = (PAN_KEY, PASSWORD)

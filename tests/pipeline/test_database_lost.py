@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -58,8 +59,8 @@ def own_cluster(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Iterator
         with psycopg.connect(cluster.url(), autocommit=True) as conn:
             migrate.upgrade(conn)
             conn.execute("CHECKPOINT")  # synchronous_commit is off in test clusters: make it survive a halt
-        monkeypatch.setenv("ETL_DATABASE_URL", cluster.url())
         pipeline.db_url = cluster.url()
+        pipeline.apply(monkeypatch)
         yield cluster
     finally:
         cluster.stop()
@@ -87,9 +88,7 @@ def test_database_that_stays_away_stops_the_run_and_leaves_the_rest_alone(
     own_cluster.resume()
     assert pipeline.ledger() == []  # nothing was recorded as done
     monkeypatch.undo()
-    monkeypatch.setenv("ETL_HOME", str(pipeline.home))
-    monkeypatch.setenv("ETL_DATABASE_URL", own_cluster.url())
-    monkeypatch.setenv("ETL_PAN_KEY", pipeline.pan_key.decode())
+    pipeline.apply(monkeypatch)  # own_cluster's URL
     rerun = pipeline.cli("run", "--json", a, b)
     assert rerun.exit_code == 0, rerun.output + rerun.stderr
     assert [n["status"] for n in notifications(rerun.stdout)] == ["SUCCESS", "SUCCESS"]
@@ -144,9 +143,8 @@ def embedded_home(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Iterat
     folder = Path(tempfile.mkdtemp(prefix="etl-lost-"))
     folder.chmod(0o755)
     home = folder / "home"
-    monkeypatch.delenv("ETL_DATABASE_URL")
-    monkeypatch.setenv("ETL_HOME", str(home))
-    pipeline.home = home
+    pipeline.home, pipeline.db_url = home, None
+    pipeline.apply(monkeypatch)
     try:
         yield home
     finally:
@@ -175,9 +173,7 @@ def test_the_embedded_server_dying_mid_run_is_restarted_for_the_next_file(
     assert in_error.exists() and pipeline.files("raw") == []
 
     monkeypatch.undo()
-    monkeypatch.delenv("ETL_DATABASE_URL", raising=False)
-    monkeypatch.setenv("ETL_HOME", str(embedded_home))
-    monkeypatch.setenv("ETL_PAN_KEY", pipeline.pan_key.decode())
+    replace(pipeline, home=embedded_home, db_url=None).apply(monkeypatch)  # the embedded server again
     retry = pipeline.cli("run", "--json", in_error)
     assert retry.exit_code == 0, retry.output + retry.stderr
     assert [r["status"] for r in pipeline.ledger()] == ["FAILED", "LOADED", "LOADED"]

@@ -87,9 +87,7 @@ def test_failure_after_copy_leaves_no_rows_and_retry_loads_the_file(
     assert pipeline.files("raw") == pipeline.files("landing") == []
 
     monkeypatch.undo()  # the environment too: set it again for the retry
-    monkeypatch.setenv("ETL_HOME", str(pipeline.home))
-    monkeypatch.setenv("ETL_DATABASE_URL", pipeline.db_url)
-    monkeypatch.setenv("ETL_PAN_KEY", pipeline.pan_key.decode())
+    pipeline.apply(monkeypatch)
     retry = pipeline.cli("run", in_error if retry_from_error_zone else path)
     assert retry.exit_code == 0, retry.output + retry.stderr
     assert notifications(retry.stdout)[0]["status"] == "SUCCESS"

@@ -37,7 +37,7 @@ def ledger_counts(row: dict) -> Counts:
     return counts
 
 
-@pytest.mark.parametrize("pipeline", ["superuser", "etl-role"], indirect=True)
+@pytest.mark.parametrize("etl_env", ["superuser", "etl-role"], indirect=True)
 def test_day_one_loads_both_feeds(pipeline: Pipeline) -> None:
     files = [
         generate(feed, DAY1, rows=ROWS, seed=11, out_dir=pipeline.src) for feed in ("transactions", "account_summary")
@@ -81,7 +81,7 @@ def test_day_one_loads_both_feeds(pipeline: Pipeline) -> None:
     assert all(f.exists() for f in files)  # the caller's files are left where they were
 
 
-@pytest.mark.parametrize("pipeline", ["superuser", "etl-role"], indirect=True)
+@pytest.mark.parametrize("etl_env", ["superuser", "etl-role"], indirect=True)
 def test_day_two_applies_updates_and_deletes_exactly(pipeline: Pipeline) -> None:
     day1 = generate("transactions", DAY1, rows=ROWS, seed=3, out_dir=pipeline.src)
     day2 = derive_update_file(
@@ -135,7 +135,7 @@ def test_unchanged_rows_are_counted_and_keep_their_lineage(pipeline: Pipeline) -
     assert sources == {day1.name, second.name}
 
 
-@pytest.mark.parametrize("pipeline", ["superuser", "etl-role"], indirect=True)
+@pytest.mark.parametrize("etl_env", ["superuser", "etl-role"], indirect=True)
 def test_same_file_again_is_skipped_and_changes_nothing(pipeline: Pipeline) -> None:
     path = generate("transactions", DAY1, rows=ROWS, seed=5, out_dir=pipeline.src)
     assert pipeline.cli("run", path).exit_code == 0
@@ -165,7 +165,7 @@ def test_same_file_again_is_skipped_and_changes_nothing(pipeline: Pipeline) -> N
     assert pipeline.files("raw") == pipeline.files("landing") == pipeline.files("error") == []
 
 
-@pytest.mark.parametrize("pipeline", ["superuser", "etl-role"], indirect=True)
+@pytest.mark.parametrize("etl_env", ["superuser", "etl-role"], indirect=True)
 @pytest.mark.parametrize(
     ("feed", "rule"), [("transactions", "T002"), ("transactions", "R006"), ("account_summary", "R002")]
 )

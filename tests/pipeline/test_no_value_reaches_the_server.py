@@ -29,7 +29,7 @@ from etl.generate.corrupt import FIELD_EDITS
 from etl.pipeline.context import Context
 from etl.pipeline.run import run_file
 from tests import pg
-from tests.pipeline.conftest import CLEARED, PAN_KEY, REPO, Pipeline
+from tests.pipeline.conftest import REPO, Pipeline
 from tests.pipeline.expected import TABLES
 
 CARD = b"4000056655665556"  # Luhn-valid
@@ -70,13 +70,10 @@ def logged(cluster: pg.Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         migrate.upgrade(conn)
     home, src = tmp_path / "home", tmp_path / "src"
     src.mkdir()
-    for variable in CLEARED:
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("ETL_HOME", str(home))
-    monkeypatch.setenv("ETL_DATABASE_URL", url)
-    monkeypatch.setenv("ETL_PAN_KEY", PAN_KEY)
+    logged = Pipeline(home, url, src=src)
+    logged.apply(monkeypatch)
     monkeypatch.setenv("ETL_BLOCK_SIZE", str(BLOCK))
-    yield Pipeline(home, src, url)
+    yield logged
     pg.drop_database(cluster.url(), name)
 
 

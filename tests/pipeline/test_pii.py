@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from etl.generate import derive_update_file, generate
+from tests.builders import luhn_complete
 from tests.pipeline.conftest import Pipeline, notifications
 from tests.pipeline.expected import card_numbers
 
@@ -26,15 +27,6 @@ def found_in(text: str, numbers: set[str]) -> set[str]:
     """The numbers in ``text``, also when written with spaces or dashes between their digits."""
     joined = re.sub(r"(?<=[0-9])[ -]+(?=[0-9])", "", text)
     return {n for n in numbers if n in text or n in joined}
-
-
-def luhn_complete(body: str) -> str:
-    for check in "0123456789":
-        digits = [int(c) for c in body + check]
-        total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
-        if total % 10 == 0:
-            return body + check
-    raise AssertionError
 
 
 # card numbers where no card number belongs (not the generator's: they must be found by their own search)

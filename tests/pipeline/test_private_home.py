@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from etl.cli.main import app
 from etl.db import embedded
 from etl.generate import generate
-from tests.pipeline.conftest import CLEARED, PAN_KEY
+from tests.environment import EtlEnv
 
 ZONES = ("landing", "raw", "stage", "archive", "error")
 PROBE = """
@@ -46,10 +46,7 @@ def open_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="etl-private-"))
     base.chmod(0o755)
     home = base / "home"
-    for name in (*CLEARED, "ETL_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ETL_HOME", str(home))
-    monkeypatch.setenv("ETL_PAN_KEY", PAN_KEY)
+    EtlEnv(home, None).apply(monkeypatch)  # no URL: the embedded server under home
     old = os.umask(0)  # the most permissive umask: modes must not depend on it
     try:
         yield home

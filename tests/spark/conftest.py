@@ -1,4 +1,5 @@
-"""Hand-written ``.dat`` files of both feeds for the Spark suite (the ``spark`` session is in tests/conftest.py)."""
+"""The edge cases of both feeds the Spark suite runs, as ``.dat`` files written with tests/builders.py (the
+``spark`` session is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.builders import acct, acct_file, luhn_complete, txn_file, write
 
 BUSINESS_DATE = dt.date(2024, 3, 1)
 PAN_KEY = b"test-pan-key-not-a-secret"
@@ -22,41 +25,14 @@ def lineage(source_file: str):
     return Lineage(BUSINESS_DATE, source_file, EXECUTION, LOADED_AT)
 
 
-def luhn(prefix: str) -> str:
-    """``prefix`` completed with its Luhn check digit."""
-    total = 0
-    for i, ch in enumerate(reversed(prefix)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            d -= 9 if d > 9 else 0
-        total += d
-    return prefix + str((10 - total % 10) % 10)
-
-
-def write_dat(
-    path: Path,
-    lines: list[str],
-    *,
-    newline: str = "\n",
-    bom: bool = False,
-    final_newline: bool = True,
-    trailing_blank: int = 0,
-) -> Path:
-    """Write lines as bytes exactly as a sender would (line ends, BOM, final newline, blank tail)."""
-    text = newline.join(lines) + (newline if final_newline else "") + newline * trailing_blank
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
-    return path
-
-
 # --- transactions (docs/design.md §3.1) -----------------------------------------------------------------------
 
 CARDS = {
-    "T-0001": luhn("411111111111111"),  # 16 digits
-    "T-0002": luhn("550000000000000"),
-    "T-0003": luhn("378282246310"),  # 13 digits
-    "T-0004": luhn("601100000000000000"),  # 19 digits
-    "T-0005": luhn("411111111111222"),
+    "T-0001": luhn_complete("411111111111111"),  # 16 digits
+    "T-0002": luhn_complete("550000000000000"),
+    "T-0003": luhn_complete("378282246310"),  # 13 digits
+    "T-0004": luhn_complete("601100000000000000"),  # 19 digits
+    "T-0005": luhn_complete("411111111111222"),
 }
 
 TRANSACTIONS = [
@@ -140,12 +116,7 @@ TRANSACTIONS = [
 
 
 def transactions_lines(rows: list[list[str]] = TRANSACTIONS) -> list[str]:
-    total = sum(int(r[5]) for r in rows)
-    return (
-        ["H|TRANSACTIONS|20240301|20240302010203|01|CORE"]
-        + ["|".join(["D", *r]) for r in rows]
-        + [f"T|{len(rows)}|{total:015d}"]
-    )
+    return txn_file(["|".join(["D", *r]) for r in rows])
 
 
 # --- account_summary (docs/design.md §3.2) --------------------------------------------------------------------
@@ -164,25 +135,21 @@ class Account:
     product: str = "CCPL"
     status: str = "A"
 
-
-def account_line(a: Account) -> str:
-    line = (
-        "D"
-        + a.account_id
-        + "1234567890"
-        + a.product
-        + "20200115"
-        + a.status
-        + ("-" if a.balance < 0 else "+")
-        + f"{abs(a.balance):012d}"
-        + f"{a.limit:012d}"
-        + f"{a.available:012d}"
-        + f"{a.minimum:012d}"
-        + (a.due or " " * 8)
-        + f"{a.dpd:03d}"
-        + a.apr
-    )
-    return line.ljust(120)
+    def line(self) -> str:
+        return acct(
+            self.account_id,
+            self.balance,
+            limit=self.limit,
+            due=self.due,
+            dpd=self.dpd,
+            product=self.product,
+            status=self.status,
+            available=self.available,
+            minimum=self.minimum,
+            apr=self.apr,
+            customer="1234567890",
+            opened="20200115",
+        )
 
 
 ACCOUNTS = [
@@ -199,10 +166,7 @@ ACCOUNTS = [
 
 
 def account_lines(rows: list[Account] = ACCOUNTS) -> list[str]:
-    total = sum(a.balance for a in rows)
-    header = ("H" + "ACCOUNT_SUMMARY".ljust(20) + "20240301" + "20240302010203").ljust(120)
-    trailer = ("T" + f"{len(rows):09d}" + ("-" if total < 0 else "+") + f"{abs(total):015d}").ljust(120)
-    return [header, *[account_line(a) for a in rows], trailer]
+    return acct_file([a.line() for a in rows])
 
 
 def expected_ratio(numerator: int, denominator: int, scale: int = 4) -> int | None:
@@ -216,9 +180,9 @@ def expected_ratio(numerator: int, denominator: int, scale: int = 4) -> int | No
 
 @pytest.fixture
 def transactions_file(tmp_path: Path) -> Path:
-    return write_dat(tmp_path / "transactions_20240301.dat", transactions_lines())
+    return write(tmp_path / "transactions_20240301.dat", transactions_lines())
 
 
 @pytest.fixture
 def account_file(tmp_path: Path) -> Path:
-    return write_dat(tmp_path / "account_summary_20240301.dat", account_lines())
+    return write(tmp_path / "account_summary_20240301.dat", account_lines())

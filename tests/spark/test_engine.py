@@ -22,18 +22,18 @@ from conftest import (
     expected_ratio,
     lineage,
     transactions_lines,
-    write_dat,
 )
 
 from etl.contract import load_contract, parse_contract
 from etl.schema import stage_schema
 from etl.spark.columns import spark_type
 from etl.spark.engine import transform_file
+from tests.builders import write
 
 LINE_VARIANTS = {
     "lf": {},
     "crlf": {"newline": "\r\n"},
-    "bom-crlf-no-final-newline": {"newline": "\r\n", "bom": True, "final_newline": False},
+    "bom-crlf-no-final-newline": {"newline": "\r\n", "bom": True, "final": False},
     "bom-lf-trailing-blank-lines": {"bom": True, "trailing_blank": 3},
     "crlf-trailing-blank-lines": {"newline": "\r\n", "trailing_blank": 2},
 }
@@ -101,8 +101,8 @@ def test_line_ends_bom_and_blank_tail_give_the_same_rows(spark, tmp_path, feed, 
     lines = transactions_lines() if feed == "transactions" else account_lines()
     name = f"{feed}_20240301.dat"
     (tmp_path / "plain").mkdir()
-    plain = write_dat(tmp_path / "plain" / name, lines)
-    other = write_dat(tmp_path / name, lines, **LINE_VARIANTS[variant])
+    plain = write(tmp_path / "plain" / name, lines)
+    other = write(tmp_path / name, lines, **LINE_VARIANTS[variant])
     assert sorted(transform(spark, other, feed).collect()) == sorted(transform(spark, plain, feed).collect())
     assert transform(spark, other, feed).count() == len(TRANSACTIONS if feed == "transactions" else ACCOUNTS)
 
@@ -219,7 +219,7 @@ def test_generic_fixed_width_contract(spark, tmp_path):
         "D" + "CD34 " + " " * 10 + "0000000001" + "20240229" + " " * 3 + "000",
         "T000000002".ljust(40),
     ]
-    path = write_dat(tmp_path / "widgets_20240301.dat", lines)
+    path = write(tmp_path / "widgets_20240301.dat", lines)
     df = transform_file(spark, str(path), contract, lineage(path.name), PAN_KEY)
     assert dict(df.dtypes)["big"] == "bigint" and dict(df.dtypes)["small"] == "int"
     rows = {r.code: r for r in df.collect()}
@@ -233,7 +233,7 @@ def test_generic_fixed_width_contract(spark, tmp_path):
 def test_generic_delimited_contract_with_regex_delimiter(spark, tmp_path):
     contract = parse_contract(GENERIC_DELIMITED, "dots.yml")
     lines = ["H", "D.a.x y.7.8", "D.b..5.0", "D.c.z.1.3", "D.d.z.1.", "T.4"]
-    path = write_dat(tmp_path / "dots_20240301.dat", lines)
+    path = write(tmp_path / "dots_20240301.dat", lines)
     df = transform_file(spark, str(path), contract, lineage(path.name), PAN_KEY)
     rows = {r.id: r for r in df.collect()}
     assert dict(df.dtypes)["amount"] == "decimal(5,0)" and dict(df.dtypes)["share"] == "decimal(18,2)"
@@ -246,8 +246,8 @@ def test_generic_delimited_contract_with_regex_delimiter(spark, tmp_path):
 def test_paths_with_spaces_plus_and_glob_characters_are_read_literally(spark, tmp_path):
     folder = tmp_path / "raw dir+1 [x]{a,b}*?"
     folder.mkdir()
-    path = write_dat(folder / "transactions_20240301.dat", transactions_lines())
+    path = write(folder / "transactions_20240301.dat", transactions_lines())
     decoy = tmp_path / "raw dir+1 x"  # what the unescaped glob [x] would match instead
     decoy.mkdir()
-    write_dat(decoy / "transactions_20240301.dat", transactions_lines(TRANSACTIONS[:1]))
+    write(decoy / "transactions_20240301.dat", transactions_lines(TRANSACTIONS[:1]))
     assert transform(spark, path, "transactions").count() == len(TRANSACTIONS)

@@ -20,16 +20,16 @@ from conftest import (
     account_lines,
     lineage,
     transactions_lines,
-    write_dat,
 )
 
 from etl.contract import load_contract
 from etl.schema import stage_schema
 from etl.spark.engine import transform_file, write_stage
+from tests.builders import write
 
 VARIANTS = {
     "lf": {},
-    "bom-crlf-no-final-newline": {"newline": "\r\n", "bom": True, "final_newline": False},
+    "bom-crlf-no-final-newline": {"newline": "\r\n", "bom": True, "final": False},
     "lone-cr": {"newline": "\r"},  # old Mac line ends: a line end to Spark's text reader, so to the parser too
 }
 LINES = {"transactions": transactions_lines, "account_summary": account_lines}
@@ -63,7 +63,7 @@ def sorted_rows(table: pa.Table, key: list[str]) -> list[dict]:
 @pytest.mark.parametrize("feed", ["transactions", "account_summary"])
 def test_spark_and_pyarrow_engines_agree(spark, tmp_path, feed, variant):
     contract = load_contract(feed)
-    path = write_dat(tmp_path / f"{feed}_20240301.dat", LINES[feed](), **VARIANTS[variant])
+    path = write(tmp_path / f"{feed}_20240301.dat", LINES[feed](), **VARIANTS[variant])
     arrow = pyarrow_engine(path, feed)
     sparked = spark_engine(spark, path, feed, tmp_path / "stage")
 
@@ -124,7 +124,7 @@ def card_run_rows() -> list[list[str]]:
 
 
 def test_engines_agree_on_card_numbers_outside_the_card_field(spark, tmp_path):
-    path = write_dat(tmp_path / "transactions_20240301.dat", transactions_lines([*TRANSACTIONS, *card_run_rows()]))
+    path = write(tmp_path / "transactions_20240301.dat", transactions_lines([*TRANSACTIONS, *card_run_rows()]))
     arrow = pyarrow_engine(path, "transactions").drop_columns(["business_date"])
     sparked = spark_engine(spark, path, "transactions", tmp_path / "stage")
     assert sorted_rows(sparked, ["transaction_id"]) == sorted_rows(arrow, ["transaction_id"])

@@ -9,7 +9,7 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import BUSINESS_DATE, PAN_KEY, TRANSACTIONS, lineage, transactions_lines, write_dat
+from conftest import BUSINESS_DATE, PAN_KEY, TRANSACTIONS, lineage, transactions_lines
 from moto import mock_aws
 
 from etl.contract import load_contract
@@ -17,6 +17,7 @@ from etl.io.zones import zone
 from etl.schema import parquet_schema
 from etl.spark.engine import transform_file, write_stage
 from etl.spark.stage import promote_part_file
+from tests.builders import write
 
 
 def stage(spark, path: Path, feed: str, stage_dir: Path) -> Path:
@@ -47,11 +48,11 @@ def test_one_zstd_file_with_the_contract_schema(spark, tmp_path, feed, transacti
 
 def test_reprocess_overwrites_only_its_own_file(spark, tmp_path):
     stage_dir = tmp_path / "stage"
-    first = write_dat(tmp_path / "transactions_20240301.dat", transactions_lines())
-    sibling = write_dat(tmp_path / "transactions_20240301_02.dat", transactions_lines(TRANSACTIONS[:1]))
+    first = write(tmp_path / "transactions_20240301.dat", transactions_lines())
+    sibling = write(tmp_path / "transactions_20240301_02.dat", transactions_lines(TRANSACTIONS[:1]))
     stage(spark, first, "transactions", stage_dir)
     stage(spark, sibling, "transactions", stage_dir)
-    fewer = write_dat(first, transactions_lines(TRANSACTIONS[:2]))
+    fewer = write(first, transactions_lines(TRANSACTIONS[:2]))
     again = stage(spark, fewer, "transactions", stage_dir)
     assert files_under(stage_dir) == [
         "transactions/business_date=2024-03-01/transactions_20240301.parquet",
