@@ -240,9 +240,9 @@ def test_moto_retrier_still_sleeps_through_module_time() -> None:
 
 
 def test_unknown_patch_name_is_refused(lambda_dir: Path) -> None:
-    with pytest.raises(ValueError, match="unknown patch"), emulated_aws(lambda_dir, skip=("nope",)):
+    with pytest.raises(ValueError, match="unknown patch") as refused, emulated_aws(lambda_dir, skip=("nope",)):
         pass
-    assert len(PATCHES) == 9
+    assert all(name in str(refused.value) for name in PATCHES)  # the message lists what may be skipped
 
 
 # -- server mode: HTTP bodies, each function under its own role ---------------------------------------------
