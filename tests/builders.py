@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from etl.contract import Contract
-from etl.schema import stage_schema
+from etl.schema import raw_schema, stage_schema
 
 # --- Luhn ------------------------------------------------------------------------------------------------------
 
@@ -80,6 +80,17 @@ def txn_file(
         total = sum(int(d.split("|")[6]) for d in details if d.count("|") == 13 and d.split("|")[6].isdigit())
     head = header if header is not None else TXN_HEADER.replace("20240301", date, 1)
     return [head, *details, f"T|{len(details) if count is None else count}|{total:015d}"]
+
+
+def raw_txn(**values: str) -> dict[str, str]:
+    """A transactions record as the parser yields it (field name to text, ``record_type`` first)."""
+    return {"record_type": "D", **TXN_FIELDS, **values}
+
+
+def raw_batch(contract: Contract, records: list[dict[str, str]]) -> pa.RecordBatch:
+    """Records as the parser yields them: a raw-schema batch, ``_line`` counting from 2 (after the header)."""
+    rows = [{**record, "_line": i + 2} for i, record in enumerate(records)]
+    return pa.RecordBatch.from_pylist(rows, schema=raw_schema(contract))
 
 
 # --- account_summary (docs/design.md §3.2) -------------------------------------------------------------------

@@ -13,29 +13,23 @@ import pytest
 from etl.contract import load_contract
 from etl.core.mask import CardMasker
 from etl.core.transform import Lineage, transform_batch, transform_table
-from etl.schema import raw_schema, stage_schema
+from etl.schema import stage_schema
+from tests.builders import raw_batch, raw_txn
 
 KEY = b"test-pan-key"
 CARD = "4111111111111111"
 LOADED = dt.datetime(2024, 1, 3, 4, 5, 6, 789000, tzinfo=dt.UTC)
 LINEAGE = Lineage(dt.date(2024, 1, 2), "/landing/transactions_20240102.dat", "exec-1", LOADED)
 
-TXN = {
-    "record_type": "D",
-    "transaction_id": "T-1",
-    "account_id": "000000000001",
-    "card_number": CARD,
-    "transaction_ts": "20240102030405",
-    "posted_date": "20240102",
-    "amount": "000000012345",
-    "debit_credit": "D",
-    "currency": "USD",
-    "merchant_name": "ACME STORE",
-    "mcc": "5411",
-    "channel": "POS",
-    "status": "POSTED",
-    "action": "A",
-}
+TXN = raw_txn(
+    transaction_id="T-1",
+    account_id="000000000001",
+    card_number=CARD,
+    transaction_ts="20240102030405",
+    posted_date="20240102",
+    amount="000000012345",
+    merchant_name="ACME STORE",
+)
 ACCT = {
     "record_type": "D",
     "account_id": "000000000001",
@@ -58,8 +52,7 @@ ACCT = {
 def raw(feed: str, *overrides: dict[str, str]) -> pa.RecordBatch:
     """A raw batch as the parser yields it: one row per override dict on top of the feed's defaults."""
     base = TXN if feed == "transactions" else ACCT
-    rows = [{**base, **o, "_line": i + 2} for i, o in enumerate(overrides)]
-    return pa.RecordBatch.from_pylist(rows, schema=raw_schema(load_contract(feed)))
+    return raw_batch(load_contract(feed), [{**base, **o} for o in overrides])
 
 
 def run(feed: str, *overrides: dict[str, str]) -> list[dict]:
@@ -221,7 +214,7 @@ def test_fixed_width_strings_are_right_trimmed() -> None:
 @pytest.mark.parametrize("feed", ["transactions", "account_summary"])
 def test_empty_batch_keeps_the_schema(feed: str) -> None:
     contract = load_contract(feed)
-    empty = pa.RecordBatch.from_pylist([], schema=raw_schema(contract))
+    empty = raw_batch(contract, [])
     out = transform_batch(empty, contract, LINEAGE, CardMasker(KEY))
     assert out.num_rows == 0 and out.schema == stage_schema(contract)
 

@@ -15,7 +15,8 @@ from etl.contract import load_contract
 from etl.core.mask import CardMasker
 from etl.core.transform import Lineage, transform_batch
 from etl.io.stage import read_stage, stage_key, write_stage
-from etl.schema import parquet_schema, raw_schema, stage_schema
+from etl.schema import parquet_schema, stage_schema
+from tests.builders import raw_batch, raw_txn
 
 TXN = load_contract("transactions")
 ACCT = load_contract("account_summary")
@@ -25,27 +26,18 @@ LOADED = dt.datetime(2024, 1, 4, tzinfo=dt.UTC)
 
 def staged(day: dt.date, ids: list[str], amount: str = "000000012345") -> pa.RecordBatch:
     """Transformed transactions of one business date."""
-    rows = [
-        {
-            "record_type": "D",
-            "transaction_id": i,
-            "account_id": "000000000001",
-            "card_number": "4111111111111111",
-            "transaction_ts": "20240102030405",
-            "posted_date": "20240102",
-            "amount": amount,
-            "debit_credit": "D",
-            "currency": "USD",
-            "merchant_name": "",
-            "mcc": "5411",
-            "channel": "POS",
-            "status": "POSTED",
-            "action": "A",
-            "_line": n + 2,
-        }
-        for n, i in enumerate(ids)
+    records = [
+        raw_txn(
+            transaction_id=i,
+            account_id="000000000001",
+            transaction_ts="20240102030405",
+            posted_date="20240102",
+            amount=amount,
+            merchant_name="",
+        )
+        for i in ids
     ]
-    raw = pa.RecordBatch.from_pylist(rows, schema=raw_schema(TXN))
+    raw = raw_batch(TXN, records)
     lineage = Lineage(day, f"transactions_{day:%Y%m%d}.dat", "exec", LOADED)
     return transform_batch(raw, TXN, lineage, CardMasker(b"k"))
 

@@ -102,28 +102,28 @@ def test_failure_after_copy_leaves_no_rows_and_retry_loads_the_file(
 BAD_URL = "postgresql://nobody:hunter2@127.0.0.1:1/none?connect_timeout=2"
 
 
-def test_unreachable_database_is_a_configuration_error(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No database when ``etl run`` starts: exit 2 with one clear line, and no file has moved anywhere."""
+@pytest.mark.parametrize(
+    ("database", "said"),
+    [
+        ("unreachable", ("cannot use the database at postgresql://nobody@127.0.0.1:1/none",)),
+        ("unmigrated", ("lacks migrations 0001", "etl db upgrade")),
+    ],
+)
+def test_a_database_etl_cannot_use_is_a_configuration_error(
+    pipeline: Pipeline, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, database: str, said
+) -> None:
+    """No usable database when ``etl run`` starts (none listening, or one without the migrations): exit 2 with
+    one clear line that never prints the password, no notification, and no file has moved anywhere."""
     path = generate("account_summary", DAY1, rows=200, seed=22, out_dir=pipeline.src)
-    monkeypatch.setenv("ETL_DATABASE_URL", BAD_URL)
+    url = BAD_URL if database == "unreachable" else request.getfixturevalue("empty_db_url")
+    monkeypatch.setenv("ETL_DATABASE_URL", url)
     result = pipeline.cli("run", path)
     assert result.exit_code == 2, result.output + result.stderr
-    assert "cannot use the database at postgresql://nobody@127.0.0.1:1/none" in result.stderr
+    assert all(part in result.stderr for part in said), result.stderr
     assert "hunter2" not in result.stdout + result.stderr  # the password is never printed
     assert notifications(result.stdout) == []
     assert all(pipeline.files(z) == [] for z in ("landing", "raw", "stage", "archive", "error"))
     assert path.exists()
-
-
-def test_unmigrated_database_is_a_configuration_error(
-    pipeline: Pipeline, empty_db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = generate("account_summary", DAY1, rows=200, seed=22, out_dir=pipeline.src)
-    monkeypatch.setenv("ETL_DATABASE_URL", empty_db_url)
-    result = pipeline.cli("run", path)
-    assert result.exit_code == 2, result.output + result.stderr
-    assert "lacks migrations 0001" in result.stderr and "etl db upgrade" in result.stderr
-    assert all(pipeline.files(z) == [] for z in ("landing", "raw", "archive", "error"))
 
 
 def test_database_lost_mid_run_leaves_the_file_in_raw_for_the_rerun(
