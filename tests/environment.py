@@ -8,7 +8,8 @@ every ``ETL_*`` variable (but the ``ETL_TEST_*`` ones that choose the test serve
 ``ETL_DATABASE_URL``  the test's fresh database (left unset for the embedded server under ``ETL_HOME``);
 ``ETL_PAN_KEY``       a fixed test key, so card tokens are the same on every run and computable by the oracle.
 
-The ``etl_env`` fixture of tests/conftest.py applies it for a fresh migrated database; the pipeline, AWS and
+Tests of the settings themselves start from :func:`clear_etl_env` alone. The ``etl_env`` fixture of
+tests/conftest.py applies an :class:`EtlEnv` for a fresh migrated database; the pipeline, AWS and
 notebook fixtures build on that fixture, and tests that undo or move the environment apply it again.
 """
 
@@ -21,6 +22,12 @@ from pathlib import Path
 import pytest
 
 PAN_KEY = "e2e-test-pan-key-0123456789"  # a test key: never a real secret, the same on every run
+
+
+def clear_etl_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset every ``ETL_*`` variable but ``ETL_TEST_*``: the settings a test reads are only the ones it sets."""
+    for name in [n for n in os.environ if n.startswith("ETL_") and not n.startswith("ETL_TEST_")]:
+        monkeypatch.delenv(name)
 
 
 @dataclass
@@ -38,8 +45,7 @@ class EtlEnv:
 
     def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Clear every ``ETL_*`` variable but ``ETL_TEST_*``, then set home, database URL and PAN key."""
-        for name in [n for n in os.environ if n.startswith("ETL_") and not n.startswith("ETL_TEST_")]:
-            monkeypatch.delenv(name)
+        clear_etl_env(monkeypatch)
         monkeypatch.setenv("ETL_HOME", str(self.home))
         if self.db_url is not None:
             monkeypatch.setenv("ETL_DATABASE_URL", self.db_url)

@@ -12,14 +12,14 @@ import pytest
 from etl.config import Settings
 from etl.errors import ConfigError
 from etl.io.secrets import DEV_PAN_KEY, DevKeyWarning, MissingPanKeyError, SecretError, pan_key
+from tests.environment import clear_etl_env
 
 SECRET = "super-secret-pan-key-value"
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ETL_PAN_KEY", raising=False)
-    monkeypatch.delenv("ETL_PAN_KEY_SECRET_ID", raising=False)
+    clear_etl_env(monkeypatch)
 
 
 def test_environment_key_wins(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
@@ -63,9 +63,7 @@ REMOTE = {
 
 @pytest.fixture
 def all_local(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    for name in (*REMOTE, "ETL_LANDING_URI", "ETL_ARCHIVE_URI", "ETL_ERROR_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ETL_HOME", str(tmp_path))
+    monkeypatch.setenv("ETL_HOME", str(tmp_path))  # and nothing remote (clean_env)
 
 
 def test_development_key_only_when_everything_is_local(all_local, caplog: pytest.LogCaptureFixture) -> None:

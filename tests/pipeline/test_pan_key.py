@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from etl.generate import generate
+from tests.environment import clear_etl_env
 from tests.pipeline.conftest import Pipeline
 
 DAY = dt.date(2024, 3, 1)
@@ -50,8 +51,7 @@ def test_an_all_local_run_says_so_in_one_line(tmp_path, monkeypatch, capsys) -> 
     from etl.config import Settings
     from etl.io.secrets import DEV_PAN_KEY
 
-    for name in ("ETL_PAN_KEY", "ETL_DATABASE_URL", "ETL_DB_SECRET_ID", "ETL_SNS_TOPIC_ARN", "ETL_RAW_URI"):
-        monkeypatch.delenv(name, raising=False)
+    clear_etl_env(monkeypatch)
     assert card_token_key(Settings(home=tmp_path)) == DEV_PAN_KEY
     err = capsys.readouterr().err
     assert err.startswith("warning: ") and err.count("\n") == 1 and "everything is local" in err
