@@ -28,7 +28,7 @@ import pytest
 from hypothesis import settings
 
 from tests import pg
-from tests.environment import EtlEnv
+from tests.environment import FAKE_AWS, EtlEnv
 
 # Property tests draw the same examples on every run and on every machine (derandomize: the examples follow from
 # each test's own code), so a red run is red again when repeated. ``HYPOTHESIS_PROFILE=explore`` draws new
@@ -137,13 +137,7 @@ def etl_env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region so boto3 can never reach a real account."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
+    for name, value in FAKE_AWS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

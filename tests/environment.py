@@ -22,6 +22,14 @@ from pathlib import Path
 import pytest
 
 PAN_KEY = "e2e-test-pan-key-0123456789"  # a test key: never a real secret, the same on every run
+# Credentials and a region for moto: boto3 finds these before any real profile, so no test reaches an account.
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 
 
 def clear_etl_env(monkeypatch: pytest.MonkeyPatch) -> None:

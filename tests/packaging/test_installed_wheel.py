@@ -26,16 +26,10 @@ from etl.db import migrate
 from tests import pg
 from tests.aws.test_sim_cli import without_statement
 from tests.aws.test_static import POLICIES
+from tests.environment import FAKE_AWS
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("validate", "generate", "run", "status", "db", "demo", "sim", "backfill")
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 
 
 @dataclass

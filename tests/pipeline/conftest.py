@@ -56,11 +56,11 @@ class Pipeline(EtlEnv):
         """``etl ...`` in-process; stdout and stderr apart."""
         return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
-    def subprocess(self, *args: str | Path) -> subprocess.Popen[str]:
-        """``python -m etl ...`` as a real process with this test's environment."""
+    def subprocess(self, *args: str | Path, module: str = "etl") -> subprocess.Popen[str]:
+        """``python -m etl ...`` (or another ``module``) as a real process with this test's environment."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
         return subprocess.Popen(
-            [sys.executable, "-m", "etl", *map(str, args)],
+            [sys.executable, "-m", module, *map(str, args)],
             env=env,
             cwd=self.src,
             stdout=subprocess.PIPE,

@@ -5,10 +5,8 @@ is consistent (the stage never shows rows the database does not have) and the re
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.generate import generate
-from tests.pipeline.conftest import REPO, Pipeline, notifications
+from tests.pipeline.conftest import Pipeline, notifications
 from tests.pipeline.expected import Table, execution_name
 
 DAY1 = dt.date(2024, 3, 1)
@@ -29,9 +27,7 @@ ARCHIVED = [f"transactions/2024-03-01/{NAME}", f"transactions/2024-03-01/{NAME}.
 def paused(pipeline: Pipeline, point: str, *paths: Path) -> tuple[subprocess.Popen[str], Path]:
     """``etl run --json`` in a real process, stopped at ``point``; returns once it is there."""
     marker = pipeline.src / f"paused-{point}"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-    args = [sys.executable, "-m", "tests.pipeline.paused_run", point, str(marker), "run", "--json", *map(str, paths)]
-    run = subprocess.Popen(args, env=env, cwd=pipeline.src, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = pipeline.subprocess(point, marker, "run", "--json", *paths, module="tests.pipeline.paused_run")
     deadline = time.monotonic() + 180
     while not marker.exists():
         if run.poll() is not None or time.monotonic() > deadline:
@@ -129,15 +125,7 @@ def test_a_signal_while_blocked_in_the_database_exits_promptly(pipeline: Pipelin
     path = generate("transactions", DAY1, rows=3000, seed=36, out_dir=pipeline.src)
     with psycopg.connect(pipeline.db_url) as blocker:
         blocker.execute("SELECT pg_advisory_xact_lock(hashtext('fintech-etl.load'), hashtext('transactions'))")
-        env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-        run = subprocess.Popen(
-            [sys.executable, "-m", "etl", "run", "--json", str(path)],
-            env=env,
-            cwd=pipeline.src,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        run = pipeline.subprocess("run", "--json", path)
         deadline = time.monotonic() + 120
         waiting = (
             "SELECT count(*) AS n FROM pg_stat_activity "
