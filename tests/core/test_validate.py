@@ -107,61 +107,55 @@ def test_f003_bad_encoding(tmp_path, feed):
     assert rules(report) == {"F003"} and report.errors["F003"].lines == [2]
 
 
-def test_s001_s002_s003_s004_s005_transactions(tmp_path):
-    body = [txn("A"), txn("B")]
-    assert rules(check(txn_path(tmp_path, txn_file(body)[1:]))) == {"S001"}
-    assert rules(check(txn_path(tmp_path, txn_file(body)[:-1]))) == {"S002"}
-    twice = txn_file(body)
-    twice.insert(2, twice[0])
-    assert rules(check(txn_path(tmp_path, twice))) == {"S003"}
-    unknown = txn_file(body)
-    unknown.insert(2, "X|1|2")
-    assert rules(check(txn_path(tmp_path, unknown))) == {"S004"}
-    short = txn_file(body)
-    short[1] = short[1].rsplit("|", 1)[0]
-    report = check(
-        txn_path(
-            tmp_path,
-            short,
-        )
-    )
-    assert "S005" in rules(report) and report.errors["S005"].lines == [2]
+STRUCTURE_CASES = [  # (feed, rule, the valid file's lines changed into the fault, the line S005 names)
+    ("transactions", "S001", lambda lines: lines[1:], None),  # no header
+    ("transactions", "S002", lambda lines: lines[:-1], None),  # no trailer
+    ("transactions", "S003", lambda lines: [*lines[:2], lines[0], *lines[2:]], None),  # a second header
+    ("transactions", "S004", lambda lines: [*lines[:2], "X|1|2", *lines[2:]], None),  # an unknown record type
+    ("transactions", "S005", lambda lines: [lines[0], lines[1].rsplit("|", 1)[0], *lines[2:]], 2),  # a field short
+    ("account_summary", "S001", lambda lines: lines[1:], None),
+    ("account_summary", "S002", lambda lines: lines[:-1], None),
+    ("account_summary", "S003", lambda lines: [*lines[:2], lines[-1], *lines[2:]], None),  # a second trailer
+    ("account_summary", "S004", lambda lines: [*lines[:2], "Z".ljust(120), *lines[2:]], None),
+    ("account_summary", "S005", lambda lines: [*lines[:2], lines[2] + "X", *lines[3:]], 3),  # a record too long
+]
 
 
-def test_s_rules_account_summary(tmp_path):
-    body = [acct(), acct("000000000002")]
-    assert rules(check(acct_path(tmp_path, acct_file(body)[1:]))) == {"S001"}
-    assert rules(check(acct_path(tmp_path, acct_file(body)[:-1]))) == {"S002"}
-    trailer_twice = acct_file(body)
-    trailer_twice.insert(2, trailer_twice[-1])
-    assert rules(check(acct_path(tmp_path, trailer_twice))) == {"S003"}
-    unknown = acct_file(body)
-    unknown.insert(2, "Z".ljust(120))
-    assert rules(check(acct_path(tmp_path, unknown))) == {"S004"}
-    long_line = acct_file(body)
-    long_line[2] = long_line[2] + "X"
-    report = check(acct_path(tmp_path, long_line))
-    assert "S005" in rules(report) and report.errors["S005"].lines == [3]
+@pytest.mark.parametrize(
+    ("feed", "rule", "edit", "line"), STRUCTURE_CASES, ids=[f"{feed}-{rule}" for feed, rule, *_ in STRUCTURE_CASES]
+)
+def test_structure_rules(tmp_path, feed, rule, edit, line):
+    if feed == "transactions":
+        report = check(txn_path(tmp_path, edit(txn_file([txn("A"), txn("B")]))))
+    else:
+        report = check(acct_path(tmp_path, edit(acct_file([acct(), acct("000000000002")]))))
+    if line is None:
+        assert rules(report) == {rule}
+    else:
+        assert rule in rules(report) and report.errors[rule].lines == [line]
 
 
-def test_header_rules(tmp_path):
-    wrong_feed = txn_file([txn()], header="H|PAYMENTS|20240301|20240302010203|01|CORE")
-    assert rules(check(txn_path(tmp_path, wrong_feed))) == {"H001"}
-    other_day = txn_file([txn()], date="20240302")
-    assert rules(check(txn_path(tmp_path, other_day))) == {"H002"}
-    bad_date = txn_file([txn()], header="H|TRANSACTIONS|20240231|20240302010203|01|CORE")
-    assert rules(check(txn_path(tmp_path, bad_date))) == {"H003"}
-    future = txn_file([txn()], date="20250101")
-    assert rules(check(txn_path(tmp_path, future, name="transactions_20250101.dat"))) == {"H003"}
-    lines = acct_file([acct()], date="20240302")
-    assert rules(check(acct_path(tmp_path, lines))) == {"H002"}
-
-
-def test_trailer_rules(tmp_path):
-    assert rules(check(txn_path(tmp_path, txn_file([txn()], count=2)))) == {"T001"}
-    assert rules(check(txn_path(tmp_path, txn_file([txn()], total=1)))) == {"T002"}
-    assert rules(check(acct_path(tmp_path, acct_file([acct()], count=5)))) == {"T001"}
-    assert rules(check(acct_path(tmp_path, acct_file([acct()], total=-12345)))) == {"T002"}
+@pytest.mark.parametrize(
+    ("feed", "changes", "day", "rule"),
+    [
+        ("transactions", {"header": "H|PAYMENTS|20240301|20240302010203|01|CORE"}, "20240301", "H001"),
+        ("transactions", {"date": "20240302"}, "20240301", "H002"),  # the header's day is not the name's
+        ("account_summary", {"date": "20240302"}, "20240301", "H002"),
+        ("transactions", {"header": "H|TRANSACTIONS|20240231|20240302010203|01|CORE"}, "20240301", "H003"),
+        ("transactions", {"date": "20250101"}, "20250101", "H003"),  # after today
+        ("transactions", {"count": 2}, "20240301", "T001"),
+        ("transactions", {"total": 1}, "20240301", "T002"),
+        ("account_summary", {"count": 5}, "20240301", "T001"),
+        ("account_summary", {"total": -12345}, "20240301", "T002"),
+    ],
+)
+def test_header_and_trailer_rules(tmp_path, feed, changes, day, rule):
+    """One header or trailer value changed in a file named for ``day``: exactly that rule."""
+    if feed == "transactions":
+        path = txn_path(tmp_path, txn_file([txn()], **changes), name=f"transactions_{day}.dat")
+    else:
+        path = acct_path(tmp_path, acct_file([acct()], **changes), name=f"account_summary_{day}.dat")
+    assert rules(check(path)) == {rule}
 
 
 @pytest.mark.parametrize(
