@@ -53,27 +53,34 @@ def test_corruption_of_a_next_day_file(tmp_path, rule):
     assert set(validate_file(path).errors) == {rule}
 
 
-def test_record_edits_keep_trailer_consistent(tmp_path):
+@pytest.mark.parametrize("rule", ["R001", "R002", "R003", "R004", "R005"])
+def test_record_edits_keep_trailer_consistent(tmp_path, rule):
     """R-rules never touch the amount, so the trailer still matches the detail lines."""
-    for rule in ("R001", "R002", "R003", "R004", "R005"):
-        lines = records(generate("account_summary", DAY, rows=30, seed=1, corrupt=rule, out_dir=tmp_path / rule))
-        trailer = lines[-1]
-        total = sum(account_value(line) for line in lines[1:-1])
-        assert int(trailer[1:10]) == 30 and int(trailer[11:26]) == abs(total)
+    lines = records(generate("account_summary", DAY, rows=30, seed=1, corrupt=rule, out_dir=tmp_path))
+    trailer = lines[-1]
+    total = sum(account_value(line) for line in lines[1:-1])
+    assert int(trailer[1:10]) == 30 and int(trailer[11:26]) == abs(total)
 
 
-def test_specific_damage(tmp_path):
-    def lines(feed: str, rule: str) -> list[str]:
-        path = generate(feed, DAY, rows=20, seed=1, corrupt=rule, out_dir=tmp_path / feed / rule)
-        return path.read_bytes().decode("utf-8", errors="replace").split("\n")[:-1]
+DAMAGE = [  # (feed, rule, what the 20-record file's lines show)
+    ("transactions", "S001", lambda lines: lines[0].startswith("D|")),  # the header is gone
+    ("transactions", "S002", lambda lines: lines[-1].startswith("D|")),  # the trailer is gone
+    ("transactions", "T001", lambda lines: lines[-1].split("|")[1] == "21"),
+    ("transactions", "S004", lambda lines: sum(line.startswith("X|") for line in lines) == 1),
+    ("account_summary", "F001", lambda lines: len(lines) == 2),
+    ("account_summary", "S005", lambda lines: any(len(line) == 119 for line in lines)),
+    ("account_summary", "H001", lambda lines: lines[0][1:21].strip() == "PAYMENTS"),
+]
 
-    assert lines("transactions", "S001")[0].startswith("D|")
-    assert lines("transactions", "S002")[-1].startswith("D|")
-    assert lines("transactions", "T001")[-1].split("|")[1] == "21"
-    assert sum(line.startswith("X|") for line in lines("transactions", "S004")) == 1
-    assert len(lines("account_summary", "F001")) == 2
-    assert any(len(line) == 119 for line in lines("account_summary", "S005"))
-    assert lines("account_summary", "H001")[0][1:21].strip() == "PAYMENTS"
+
+@pytest.mark.parametrize(("feed", "rule", "shows"), DAMAGE, ids=[f"{feed}-{rule}" for feed, rule, _ in DAMAGE])
+def test_specific_damage_of_the_lines(tmp_path, feed, rule, shows):
+    path = generate(feed, DAY, rows=20, seed=1, corrupt=rule, out_dir=tmp_path)
+    lines = path.read_bytes().decode("utf-8", errors="replace").split("\n")[:-1]
+    assert shows(lines), (lines[:2], lines[-2:])
+
+
+def test_specific_damage_of_bytes_and_names(tmp_path):
     assert b"\xff" in generate("transactions", DAY, rows=20, corrupt="F003", out_dir=tmp_path / "f3").read_bytes()
     assert generate("transactions", DAY, rows=5, corrupt="F002", out_dir=tmp_path).name == "transactions-20240301.dat"
     h003 = generate("account_summary", DAY, rows=5, corrupt="H003", out_dir=tmp_path)
