@@ -5,27 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from decimal import Decimal
-from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.rows import dict_row
 
 from etl.contract import Contract, TargetTable
 from etl.db import ledger, load
 from etl.db.ledger import LedgerStatus
 from tests.builders import batches, load_kwargs, staged_summary, staged_txn
-
-
-def table_rows(conn: psycopg.Connection, contract: Contract) -> list[dict[str, Any]]:
-    """The target table's rows as dicts, ordered by primary key."""
-    t = contract.target_table
-    query = sql.SQL("SELECT * FROM {} ORDER BY {}").format(
-        sql.Identifier(t.schema_, t.name), sql.SQL(", ").join(sql.Identifier(k) for k in contract.primary_key)
-    )
-    with conn.cursor(row_factory=dict_row) as cur:
-        return list(cur.execute(query).fetchall())
+from tests.db.tables import table_rows
 
 
 def run(conn: psycopg.Connection, contract: Contract, rows: list[dict], label: str, day: int = 1, **kw):
