@@ -56,9 +56,8 @@ def lambda_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def open_sim(etl_env: EtlEnv):
     """``open_sim(threshold=None, spark=None, without=())``: a deployed simulation on ``etl_env`` (its database is
-    the test's ``db_url``; pass the session's ``spark``
-    when the Glue step will run, so the suite keeps one SparkSession; ``without`` leaves (role, Sid) statements
-    out of the deployed policies)."""
+    the test's ``db_url``). Pass the session's ``spark`` when the Glue step will run, so the suite keeps one
+    SparkSession; ``without`` leaves (role, Sid) statements out of the deployed policies."""
     from etl.aws.sim import simulation
 
     def no_spark():
