@@ -18,8 +18,8 @@ from etl.db.limits import MARGIN_S
 from etl.db.load import load as load_batches
 from etl.package_data import samples_dir, state_machine
 from etl.pipeline import steps
-from tests.aws.conftest import PAN_KEY
 from tests.aws.test_pipeline_emulated import SUCCESS_PATH, keys
+from tests.environment import EtlEnv
 from tests.tls import TlsServer
 
 SAMPLE = samples_dir() / "transactions_20240301.dat"
@@ -32,13 +32,9 @@ INSIDE_THE_LOAD = (
 @pytest.fixture
 def tls_env(tls_server: TlsServer, tls_db_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The CLI's configuration: the TLS server by name, verified against the test CA; returns an admin URL."""
-    monkeypatch.setenv("ETL_DATABASE_URL", tls_server.url(tls_db_name, host="localhost"))
+    EtlEnv(tmp_path / "home", tls_server.url(tls_db_name, host="localhost")).apply(monkeypatch)
     monkeypatch.setenv("ETL_DB_SSLMODE", "verify-full")
     monkeypatch.setenv("ETL_DB_SSLROOTCERT", str(tls_server.ca))
-    monkeypatch.setenv("ETL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ETL_PAN_KEY", PAN_KEY)
-    for name in ("ETL_DB_SECRET_ID", "ETL_SNS_TOPIC_ARN", "ETL_PAN_KEY_SECRET_ID"):
-        monkeypatch.delenv(name, raising=False)
     return tls_server.admin_url(tls_db_name)
 
 

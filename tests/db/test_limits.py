@@ -12,9 +12,10 @@ from etl.contract import Contract
 from etl.db import ledger, load, statements
 from etl.db.errors import TransientDatabaseError, transient_database_errors
 from etl.db.limits import MARGIN_S, Deadline, LoadLimits, LoadTimeoutError
-from tests.db.rows import batches, load_kwargs, table_rows, txn
+from tests.builders import batches, load_kwargs, staged_txn
+from tests.db.tables import table_rows
 
-ROWS = [txn("T1"), txn("T2"), txn("T3")]
+ROWS = [staged_txn("T1"), staged_txn("T2"), staged_txn("T3")]
 
 
 def _show(conn: psycopg.Connection, name: str) -> str:
