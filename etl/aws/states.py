@@ -25,6 +25,7 @@ from etl.db.ledger import LedgerStatus
 from etl.db.limits import Deadline
 from etl.errors import EtlError
 from etl.io.zones import ERROR_SUFFIX, REPORT_SUFFIX, S3Zone, Zone, sidecar_key, valid_key
+from etl.names import name_text
 from etl.pipeline import drift_warnings, recover, steps
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name
@@ -89,22 +90,27 @@ def _validation(ctx: Context, ref: steps.FileRef, payload: Payload) -> steps.Val
 
 
 def _present(event: Any, target: Zone, name: str, skipped: list[Payload]) -> Iterator[str]:
-    """Zone keys of the event's objects still in ``target``; the others are reported in ``skipped``.
+    """Zone keys of the event's objects still in ``target``; the others are reported in ``skipped``, their
+    keys with any card number masked (``etl.names.name_text``: the result is not a zone).
 
     Sidecars (reports, rejects, errors) are never data files; a missing object means a repeated event.
     """
+
+    def skip(key: str, reason: str) -> None:
+        skipped.append({"key": name_text(key), "reason": name_text(reason)})
+
     for obj in s3_objects(event):
         try:
             key = zone_key(target, obj.bucket, obj.key)
         except ForeignObjectError as exc:
-            skipped.append({"key": obj.key, "reason": str(exc)})
+            skip(obj.key, str(exc))
             continue
         if key.endswith((*steps.SIDECARS, ERROR_SUFFIX)):
-            skipped.append({"key": obj.key, "reason": "a sidecar, not a data file"})
+            skip(obj.key, "a sidecar, not a data file")
         elif not valid_key(key):  # "a//b", "a/./b", ...: would name another object once normalised
-            skipped.append({"key": obj.key, "reason": "not a usable zone key (empty, '.' or '..' part)"})
+            skip(obj.key, "not a usable zone key (empty, '.' or '..' part)")
         elif not target.exists(key):
-            skipped.append({"key": obj.key, "reason": f"no longer in the {name} zone"})
+            skip(obj.key, f"no longer in the {name} zone")
         else:
             yield key
 
@@ -263,7 +269,7 @@ def _record_failure(ctx: Context, ref: steps.FileRef, payload: Payload, error: P
         validation = _validation(ctx, ref, payload) if ctx.zone("raw").exists(report_key) else None
         steps.record_outcome(ctx, ref, validation, LedgerStatus.FAILED, error=error_text(error))
     except Exception as exc:
-        log.warning("FAILED ledger row not written for %r: %s", ref.name, type(exc).__name__)
+        log.warning("FAILED ledger row not written for %r: %s", ref.text, type(exc).__name__)
 
 
 def _unpublish_stage(ctx: Context, ref: steps.FileRef, payload: Payload) -> None:
@@ -271,7 +277,7 @@ def _unpublish_stage(ctx: Context, ref: steps.FileRef, payload: Payload) -> None
     try:
         recover.unpublish_uncommitted(ctx, ref, payload["execution_name"], payload["file"]["sha256"])
     except Exception as exc:
-        log.warning("stage file of %s not taken back: %s", ref.name, type(exc).__name__)
+        log.warning("stage file of %s not taken back: %s", ref.text, type(exc).__name__)
 
 
 def notify(payload: Payload) -> Payload:

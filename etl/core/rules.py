@@ -25,6 +25,7 @@ class Rule(StrEnum):
     F002 = "F002", "file name does not match a feed's pattern"
     F003 = "F003", "not decodable in the contract's encoding, or contains NUL bytes"
     F004 = "F004", "duplicate: a file with the same SHA-256 was already loaded"
+    F005 = "F005", "file name holds a card number"
     S001 = "S001", "first record is not a header"
     S002 = "S002", "last record is not a trailer (truncated file)"
     S003 = "S003", "more than one header or trailer, or one in the middle"

@@ -27,7 +27,7 @@ from etl.core.card_runs import card_run_rows, redact
 from etl.core.findings import Findings
 from etl.core.parse import DEFAULT_BLOCK_SIZE, DatReader, FatalParseError, open_dat
 from etl.core.rules import Rule
-from etl.names import name_text
+from etl.names import holds_card_number, name_text
 from etl.streams import prefetched
 
 
@@ -411,12 +411,29 @@ def validate_stream(
     today: dt.date | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> Report:
-    """Validate a file given a way to open it (local, S3, ...); it may be opened twice to confirm duplicates."""
+    """Validate a file given a way to open it (local, S3, ...); it may be opened twice to confirm duplicates.
+
+    The name is checked first: a name holding a card number is F005 whatever else it matches (its report,
+    like every record of it, shows it masked), one that matches no feed is F002; neither file is read.
+    """
+    if holds_card_number(file_name):
+        return card_name_report(file_name)
     contract = contract or contract_for_file(file_name)
     if contract is None or not contract.match_file(Path(file_name).name):
-        return Report(
-            file=name_text(file_name),
-            feed=contract.feed if contract else None,
-            errors={Rule.F002: RuleErrors(count=1, lines=[0], message=f"{file_name!r} matches no feed's file pattern")},
-        )
+        text = name_text(file_name)
+        return name_rejected(file_name, Rule.F002, f"{text!r} matches no feed's file pattern", contract)
     return Validator(contract, Path(file_name).name, today=today).run(open_source, block_size)
+
+
+def card_name_report(file_name: str) -> Report:
+    """F005: the name holds (or, masked, held) a card number; the file is not read."""
+    return name_rejected(file_name, Rule.F005, "the file name holds a card number (shown masked)")
+
+
+def name_rejected(file_name: str, rule: Rule, message: str, contract: Contract | None = None) -> Report:
+    """The report of a file rejected for its name alone (F002, F005): the file is not read."""
+    return Report(
+        file=name_text(file_name),
+        feed=contract.feed if contract else None,
+        errors={rule: RuleErrors(count=1, lines=[0], message=message)},
+    )

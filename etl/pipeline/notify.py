@@ -12,6 +12,8 @@ import sys
 from enum import StrEnum
 from typing import Any, TextIO
 
+from etl.names import without_card_numbers
+
 
 class Status(StrEnum):
     """What happened to a file, as its notification says it: the one vocabulary of outcomes for ``etl run``,
@@ -52,7 +54,12 @@ def build_message(
     warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """The notification for one file; ``None`` extras are left out. ``moved=False``: the file could not be
-    moved to archive or error and is still in raw (``warnings`` says why)."""
+    moved to archive or error and is still in raw (``warnings`` says why).
+
+    Every text that may quote a name, key or path (file, location, error, warnings) has any card number
+    masked here, the one place every notification is built (docs/design.md §9)."""
+    file, location, error = (None if v is None else without_card_numbers(v) for v in (file, location, error))
+    warnings = [without_card_numbers(w) for w in warnings or ()]
     message: dict[str, Any] = {
         "msg": (MESSAGES if moved else NOT_MOVED)[status].format(feed=feed or "unknown"),
         "executionname": execution_name,

@@ -27,7 +27,7 @@ from etl.contract import Contract, contract_for_file, load_contract
 from etl.core.parse import open_dat
 from etl.core.rules import Rule
 from etl.core.transform import Lineage, transform_batches
-from etl.core.validate import Report, validate_stream
+from etl.core.validate import Report, card_name_report, validate_stream
 from etl.db import ledger
 from etl.db.ledger import LedgerStatus, RowCounts
 from etl.db.load import LoadResult
@@ -35,30 +35,43 @@ from etl.db.load import load as load_batches
 from etl.io import claims
 from etl.io.stage import stage_key, write_stage
 from etl.io.zones import REJECTS_SUFFIX, REPORT_SUFFIX, LocalZone, dated_key, move, sidecar_key
-from etl.names import name_text
+from etl.names import holds_card_number, name_text
 from etl.pipeline.context import Context
 from etl.pipeline.naming import execution_name as name_execution
 from etl.schema import stage_schema
 from etl.streams import prefetched, tee
 
-SIDECARS = (REPORT_SUFFIX, REJECTS_SUFFIX)
+NAME_SUFFIX = ".name"  # beside a file whose name held a card number: that exact name (docs/design.md §6)
+SIDECARS = (REPORT_SUFFIX, REJECTS_SUFFIX, NAME_SUFFIX)
+# The raw folder of files whose name held a card number (rule F005): past landing their keys are masked.
+CARD_NAME_FOLDER = "card-number-in-name"
 
 
 @dataclass(frozen=True)
 class FileRef:
-    """A file in the raw zone: its key and what its name tells (feed and business date, when it matches)."""
+    """A file in the raw zone: its key and what its name tells (feed and business date, when it matches).
+
+    ``card_name``: the name held a card number (rule F005) — it is in ``CARD_NAME_FOLDER`` under its masked
+    name, or (a landing key) still holds it; such a file has no feed, whatever its name would match.
+    """
 
     key: str
     name: str
     feed: str | None
     business_date: dt.date | None
+    card_name: bool = False
 
     @classmethod
     def for_key(cls, key: str) -> FileRef:
         name = PurePosixPath(key).name
-        contract = contract_for_file(name)
+        card_name = key.startswith(f"{CARD_NAME_FOLDER}/") or holds_card_number(name)
+        contract = None if card_name else contract_for_file(name)
         return cls(
-            key, name, contract.feed if contract else None, contract.file_business_date(name) if contract else None
+            key,
+            name,
+            contract.feed if contract else None,
+            contract.file_business_date(name) if contract else None,
+            card_name,
         )
 
     @property
@@ -123,12 +136,21 @@ def land_to_raw(ctx: Context, landing_key: str) -> FileRef:
 
     Locally the raw file is claimed for this run; a dead run's copy of the same content is taken over
     (``etl.io.claims.place``), so a crash never leaves a file in raw that a rerun does not pick up.
+
+    A name holding a card number (rule F005) is the exception: from here on its key is the masked name in
+    ``CARD_NAME_FOLDER`` (numbered folders when two names mask alike), and the exact name is kept as the
+    bytes of a ``.name`` sidecar, which travels with the file. So no key past landing - in an execution's
+    input, a log line, an S3 listing, an error message - can hold the number (docs/design.md §6).
     """
     ref = FileRef.for_key(landing_key)
-    raw_key = f"{ref.feed or 'unknown'}/{ref.name}"
+    folder, name = (CARD_NAME_FOLDER, name_text(ref.name)) if ref.card_name else (ref.feed or "unknown", ref.name)
+    raw_key = f"{folder}/{name}"
     final, held = claims.place(ctx.zone("landing"), landing_key, ctx.zone("raw"), raw_key, sidecars=SIDECARS)
     ctx.release_claim("landing", landing_key)
     ctx.keep_claim("raw", final, held)
+    if ref.card_name:
+        exact = ref.name.encode("utf-8", "surrogateescape")
+        ctx.zone("raw").put_bytes(exact, sidecar_key(final, NAME_SUFFIX))
     return FileRef.for_key(final)
 
 
@@ -137,7 +159,10 @@ def land_to_raw(ctx: Context, landing_key: str) -> FileRef:
 
 def validate(ctx: Context, ref: FileRef, *, execution_name: str | None = None) -> Validation:
     """Validate the raw file, check the ledger for the same content (F004), write the report beside it."""
-    report = validate_stream(lambda: ctx.read_raw(ref.key), ref.name, block_size=ctx.settings.block_size)
+    if ref.card_name:  # masked in CARD_NAME_FOLDER: the name says F005, not what its masked text would match
+        report = card_name_report(ref.name)
+    else:
+        report = validate_stream(lambda: ctx.read_raw(ref.key), ref.name, block_size=ctx.settings.block_size)
     name = execution_name or name_execution(ref.feed or "unknown", report.business_date, report.sha256 or "")
     duplicate = bool(report.valid and report.sha256 and ledger.already_loaded(ctx.conn, report.sha256))
     write_report(ctx, ref, report)

@@ -21,6 +21,7 @@ from etl.contract import Contract, Pii, contract_for_file, load_contract
 from etl.core.transform import Lineage
 from etl.io.stage import stage_key
 from etl.io.zones import zone
+from etl.names import name_text
 from etl.schema import field_type, parquet_schema, stage_schema
 from etl.spark import columns as C
 from etl.spark.stage import promote_part_file, temp_prefix
@@ -175,13 +176,13 @@ def run_job(
     if day is None:
         raise ValueError(f"{name}: no business date given and none in the file name")
     key = pan_key if pan_key is not None else resolve_pan_key(pan_key_secret_id)
-    lineage = Lineage(day, name, execution_name, loaded_at or dt.datetime.now(dt.UTC))
+    lineage = Lineage(day, name_text(name), execution_name, loaded_at or dt.datetime.now(dt.UTC))
     df = transform_file(spark, source, contract, lineage, key)
     stage_file = write_stage(df, stage_uri, contract, day, PurePosixPath(name).stem)
     rows = spark.read.parquet(literal_path(stage_file)).count()  # from the parquet footer, no second parse
     return {
         "feed": contract.feed,
-        "source_file": name,
+        "source_file": name_text(name),
         "business_date": day.isoformat(),
         "execution_name": execution_name,
         "stage_file": stage_file,
