@@ -11,6 +11,7 @@ F001    header and trailer (count 0, total 0), no detail records
 F002    file name ``<feed>-YYYYMMDD.dat`` (hyphen): matches no feed pattern; content valid
 F003    utf-8 feeds: byte 0xFF inside ``merchant_name`` (optional text); ascii feeds: byte 0xE9 in the
         header's padding (position 100); F003 stops reading before any field is checked
+F005    file name ``<feed>_YYYYMMDD_4000056655665556.dat``: a card number after the date; content valid
 S001    header removed
 S002    trailer removed (a file cut cleanly after a detail line)
 S003    a copy of the header inserted in the middle of the detail records
@@ -54,6 +55,7 @@ CORRUPTIBLE_RULES = (
     Rule.F001,
     Rule.F002,
     Rule.F003,
+    Rule.F005,
     Rule.S001,
     Rule.S002,
     Rule.S003,
@@ -78,6 +80,7 @@ CORRUPTIBLE_RULES = (
 _LINE_RULES = (Rule.S003, Rule.S004, Rule.S005, Rule.R005, Rule.R007)
 FUTURE_YEAR = 2999
 OTHER_FEED_NAME = "PAYMENTS"
+CARD_IN_NAME = "4000056655665556"  # a Luhn-valid test card number, put in the file name for F005
 NOT_A_TIMESTAMP = b"NOTATIME"
 
 Edit = Callable[[bytes, dt.date], bytes]
@@ -168,6 +171,8 @@ def file_name(rule: str | None, feed: str, name_date: dt.date, sequence: int | N
     stem = f"{feed}{'-' if rule == Rule.F002 else '_'}{name_date:%Y%m%d}"
     if rule == Rule.H005:
         sequence = sequence or 1
+    if rule == Rule.F005:
+        stem = f"{stem}_{CARD_IN_NAME}"
     return f"{stem}_{sequence:02d}.dat" if sequence else f"{stem}.dat"
 
 

@@ -83,6 +83,8 @@ def test_specific_damage_of_the_lines(tmp_path, feed, rule, shows):
 def test_specific_damage_of_bytes_and_names(tmp_path):
     assert b"\xff" in generate("transactions", DAY, rows=20, corrupt="F003", out_dir=tmp_path / "f3").read_bytes()
     assert generate("transactions", DAY, rows=5, corrupt="F002", out_dir=tmp_path).name == "transactions-20240301.dat"
+    f005 = generate("account_summary", DAY, rows=5, corrupt="F005", out_dir=tmp_path)
+    assert f005.name == "account_summary_20240301_4000056655665556.dat"
     h003 = generate("account_summary", DAY, rows=5, corrupt="H003", out_dir=tmp_path)
     assert h003.name == "account_summary_29990301.dat" and h003.read_bytes()[21:29] == b"29990301"
 
