@@ -19,6 +19,7 @@ rule F005 (docs/design.md §4).
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from pathlib import PurePath
 
@@ -36,6 +37,7 @@ _UNSAFE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 # longer than any group of a printed card number, so it breaks the chain (``etl.core.card_runs``).
 _NAME_SEPARATORS = str.maketrans("_.", "--")
 _DIGITS = frozenset("0123456789")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _probe(text: str) -> str:
@@ -58,9 +60,13 @@ def holds_card_number(text: str | PurePath) -> bool:
 
 def without_card_numbers(text: str) -> str:
     """``text`` with every digit but the last four turned into ``*`` when it holds a card-number run (the
-    masking of free text, ``etl.core.card_runs``); anything else is returned exactly as it is."""
+    masking of free text, ``etl.core.card_runs``); anything else is returned exactly as it is. A URI's scheme
+    is kept (``s3://``)."""
     if not _may_hold_card_number(text):
         return text
+    scheme = _SCHEME.match(text)
+    if scheme:
+        return scheme.group() + without_card_numbers(text[scheme.end() :])
     probe = _probe(text)
     masked = mask_card_runs(pa.array([probe], pa.string()))[0].as_py()
     if masked == probe:

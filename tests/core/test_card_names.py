@@ -85,6 +85,12 @@ def test_masking_keeps_what_name_text_and_terminal_text_did_before() -> None:
     assert without_card_numbers(name) == os.fsdecode(b"caf\xff************1111\x1b.dat")  # the byte kept
 
 
+def test_a_uri_keeps_its_scheme() -> None:
+    assert without_card_numbers("s3://error/unknown/undated/4111111111111111.dat") == (
+        "s3://error/unknown/undated/************1111.dat"
+    )
+
+
 @pytest.mark.parametrize("name", [n for n in HOSTILE if "/" not in n])
 def test_validation_rejects_the_name_before_reading_the_file(name: str) -> None:
     def never_opened():
