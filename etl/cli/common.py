@@ -15,7 +15,7 @@ from rich.text import Text
 
 from etl.config import Settings
 from etl.errors import ConfigError
-from etl.names import terminal_text
+from etl.names import terminal_text, without_card_numbers
 from etl.pipeline.notify import Status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -70,9 +70,21 @@ def card_token_key(settings: Settings) -> bytes:
 
 def print_json(obj: Any) -> None:
     """One JSON document per line on stdout (machine-readable ``--json`` output). ``ensure_ascii``: a name's
-    control characters and non-UTF-8 bytes (``\\udcXX``) come out as JSON escapes, exactly and reversibly."""
-    sys.stdout.write(json.dumps(obj, default=str, sort_keys=False) + "\n")
+    control characters and non-UTF-8 bytes (``\\udcXX``) come out as JSON escapes, exactly and reversibly;
+    a card number in any text of it (a file name, a key, a detail) is masked (``etl.names``)."""
+    sys.stdout.write(json.dumps(_without_card_numbers(obj), default=str, sort_keys=False) + "\n")
     sys.stdout.flush()
+
+
+def _without_card_numbers(obj: Any) -> Any:
+    """``obj`` with every string in it (keys and values, at any depth) through ``without_card_numbers``."""
+    if isinstance(obj, str):
+        return without_card_numbers(obj)
+    if isinstance(obj, dict):
+        return {_without_card_numbers(k): _without_card_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_without_card_numbers(v) for v in obj]
+    return obj
 
 
 #: How an outcome looks on a terminal (``etl run``, ``etl sim``, ``etl replay``): one map, one vocabulary.

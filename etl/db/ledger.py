@@ -16,6 +16,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from etl.names import without_card_numbers
+
 
 class LedgerStatus(StrEnum):
     LOADED = "LOADED"
@@ -100,8 +102,12 @@ def insert_row(
     counts: RowCounts | None = None,
     error: str | None = None,
 ) -> int:
-    """Write one ledger row in the caller's transaction; return its id."""
+    """Write one ledger row in the caller's transaction; return its id.
+
+    The name and the error text are the caller's, already shown through ``etl.names``; a card number in either
+    (an error quoting a path, say) is masked here once more, the one place every row is written."""
     values = (counts or RowCounts()).ledger_values()
+    file_name, error = without_card_numbers(file_name), None if error is None else without_card_numbers(error)
     query = sql.SQL(
         "INSERT INTO etl.file_ledger (feed, file_name, sha256, business_date, status, {counts}, execution_name, "
         "started_at, finished_at, error) VALUES (%s, %s, %s, %s, %s, {slots}, %s, coalesce(%s, now()), "
