@@ -83,3 +83,25 @@ def test_a_card_number_in_an_s3_key_stays_in_the_zones(sim, etl_env, tmp_path, c
         )["input"]
     )
     assert execution_input["file"]["key"] == f"{CARD_NAME_FOLDER}/{masked}"  # the raw key past landing
+
+
+def test_an_exception_leaving_a_handler_has_its_card_numbers_masked(caplog) -> None:
+    """The runtime logs a failed invocation's message and Step Functions keeps it as the error's cause."""
+    from types import SimpleNamespace
+
+    from etl.aws.invocation import logged
+
+    def fails(event):
+        try:
+            raise FileNotFoundError(2, "No such file", "/landing/incoming/4111111111111111.dat")
+        except OSError as exc:
+            raise RuntimeError("landing key refund-4000-0566-5566-5556.dat could not be moved") from exc
+
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "in/6011111111111117/x.dat"}}}]}
+    context = SimpleNamespace(function_name="lz_to_raw", aws_request_id="r-1")
+    with caplog.at_level(logging.INFO), pytest.raises(RuntimeError) as raised:
+        logged(fails)(event, context)
+    assert str(raised.value) == "landing key refund-****-****-****-5556.dat could not be moved"
+    assert str(raised.value.__cause__) == "[Errno 2] No such file: '/landing/incoming/************1111.dat'"
+    assert "in/************1117/x.dat" in caplog.text
+    assert not found_in(caplog.text + str(raised.value), {"4111111111111111", "4000056655665556", "6011111111111117"})
