@@ -57,7 +57,7 @@ def test_a_card_number_in_an_s3_key_stays_in_the_zones(sim, etl_env, tmp_path, c
     assert not found_in(left, {card}), left
     assert "s*:" not in left  # masking keeps a URI's scheme
     assert "etl.aws.invocation" in caplog.text and not found_in(caplog.text, {card})
-    with psycopg.connect(etl_env) as conn:
+    with psycopg.connect(etl_env.db_url) as conn:
         ledger = conn.execute("SELECT file_name, status, error FROM etl.file_ledger").fetchall()
     assert keys(sim, "landing") == keys(sim, "raw") == []
     if status == "SUCCESS":
