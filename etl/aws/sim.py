@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote_plus
 
 import yaml
 
 from etl.aws.asl import render_definition, sample_substitutions
+from etl.aws.events import s3_notification
 from etl.aws.iam_emulation import deployed_roles, load_template
 from etl.aws.moto_compat import ACCOUNT_ID, EmulatedAWS, emulated_aws
 from etl.aws.states import s3_location
@@ -50,17 +50,8 @@ def function_name(module: str) -> str:
 
 
 def s3_event(bucket: str, keys: Sequence[str]) -> dict[str, Any]:
-    """An S3 ``ObjectCreated:Put`` notification for ``keys``, URL-encoded as S3 sends them."""
-    return {
-        "Records": [
-            {
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Put",
-                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/")}},
-            }
-            for key in keys
-        ]
-    }
+    """An S3 ``ObjectCreated:Put`` notification for ``keys``, shaped and URL-encoded as S3 sends them."""
+    return s3_notification(bucket, keys)
 
 
 class FunctionFailed(EtlError):

@@ -1,74 +1,99 @@
-"""etl.aws.events: every trigger shape the handlers accept, several records, URL-decoded keys."""
+"""etl.aws.events: every trigger shape the handlers accept, several records, keys decoded only where S3 encoded
+them, one-line errors for anything else."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from etl.aws.events import EventError, S3Object, s3_objects
+from etl.aws.events import EventError, S3Object, s3_notification, s3_objects
+
+EVENTS = Path(__file__).parent / "events"
+ODD = "partner+bank uploads/2024 03 02/transactions_20240302.dat"
+UNICODE = "café übertrag/transactions_20240302.dat"
 
 
-def s3_record(bucket: str, key: str, event_name: str = "ObjectCreated:Put") -> dict:
-    return {
-        "eventSource": "aws:s3",
-        "eventName": event_name,
-        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 10}},
-    }
+def captured(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
 
 
-def test_s3_notification_with_several_records_in_order():
-    event = {"Records": [s3_record("landing", "a/transactions_20240301.dat"), s3_record("landing", "b.dat")]}
-    assert s3_objects(event) == [S3Object("landing", "a/transactions_20240301.dat"), S3Object("landing", "b.dat")]
+@pytest.mark.parametrize(
+    ("name", "objects"),
+    [
+        ("eventbridge-object-created-plus-and-space.json", [S3Object("fintech-etl-landing", ODD)]),
+        ("eventbridge-object-created-unicode.json", [S3Object("fintech-etl-landing", UNICODE)]),
+        ("eventbridge-object-created-raw.json", [S3Object("fintech-etl-raw", "transactions/transactions_20240302.dat")]),
+        ("s3-notification-put-encoded-keys.json", [S3Object("fintech-etl-landing", ODD)]),
+        ("s3-notification-put-unicode-slash-encoded.json", [S3Object("fintech-etl-landing", UNICODE)]),
+        ("sns-s3-notification.json", [S3Object("fintech-etl-landing", ODD)]),
+        ("sqs-s3-notification.json", [S3Object("fintech-etl-raw", "transactions/transactions_20240302.dat")]),
+        ("s3-notification-delete.json", []),
+        ("s3-test-event.json", []),
+    ],
+)
+def test_captured_events(name: str, objects: list[S3Object]) -> None:
+    assert s3_objects(captured(name)) == objects
 
 
-def test_keys_are_url_decoded_plus_and_percent():
-    event = {"Records": [s3_record("raw", "partner+bank/2024%2F03+01/x%2By%25z%C3%A9.dat")]}
-    assert s3_objects(event) == [S3Object("raw", "partner bank/2024/03 01/x+y%zé.dat")]
+def test_the_same_key_is_encoded_by_s3_notifications_and_left_as_it_is_by_eventbridge() -> None:
+    notification = captured("s3-notification-put-encoded-keys.json")["Records"][0]["s3"]["object"]["key"]
+    bridged = captured("eventbridge-object-created-plus-and-space.json")["detail"]["object"]["key"]
+    assert (notification, bridged) == ("partner%2Bbank+uploads/2024+03+02/transactions_20240302.dat", ODD)
 
 
-def test_sns_wrapped_s3_event_several_records_and_messages():
-    inner = {"Records": [s3_record("landing", "one+file.dat"), s3_record("landing", "two.dat")]}
-    event = {
-        "Records": [
-            {"EventSource": "aws:sns", "Sns": {"Message": json.dumps(inner)}},
-            {
-                "EventSource": "aws:sns",
-                "Sns": {"Message": json.dumps({"Records": [s3_record("landing", "three%20.dat")]})},
-            },
-        ]
-    }
-    assert [o.key for o in s3_objects(event)] == ["one file.dat", "two.dat", "three .dat"]
+def test_several_records_in_order_and_the_builder_encodes_as_s3_does() -> None:
+    event = s3_notification("landing", ["a/transactions_20240301.dat", "x+y%z é.dat"])
+    assert [r["s3"]["object"]["key"] for r in event["Records"]] == ["a/transactions_20240301.dat", "x%2By%25z+%C3%A9.dat"]
+    assert s3_objects(event) == [S3Object("landing", "a/transactions_20240301.dat"), S3Object("landing", "x+y%z é.dat")]
 
 
-def test_sqs_wrapped_s3_event():
-    event = {"Records": [{"eventSource": "aws:sqs", "body": json.dumps({"Records": [s3_record("raw", "a+b.dat")]})}]}
-    assert s3_objects(event) == [S3Object("raw", "a b.dat")]
+def test_sns_with_several_messages_and_a_json_string_event() -> None:
+    sns = captured("sns-s3-notification.json")
+    second = json.loads(json.dumps(sns["Records"][0]))
+    second["Sns"]["Message"] = json.dumps(s3_notification("fintech-etl-landing", ["two.dat"]))
+    sns["Records"].append(second)
+    assert [o.key for o in s3_objects(json.dumps(sns))] == [ODD, "two.dat"]
 
 
-def test_eventbridge_object_created():
-    event = {
-        "version": "0",
-        "source": "aws.s3",
-        "detail-type": "Object Created",
-        "detail": {"bucket": {"name": "raw"}, "object": {"key": "transactions/a+b%2Bc.dat", "size": 5}},
-    }
-    assert s3_objects(event) == [S3Object("raw", "transactions/a b+c.dat")]
+def test_eventbridge_events_of_other_types_name_no_object() -> None:
+    event = captured("eventbridge-object-created-raw.json")
+    event["detail-type"] = "Object Deleted"
+    assert s3_objects(event) == []
 
 
-def test_events_naming_no_object():
-    assert s3_objects({"detail-type": "Object Deleted", "detail": {}}) == []
-    assert s3_objects({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "landing"}) == []
-    assert s3_objects({"Records": [s3_record("landing", "gone.dat", "ObjectRemoved:Delete")]}) == []
-    sns_test = {"Records": [{"Sns": {"Message": json.dumps({"Event": "s3:TestEvent"})}}]}
-    assert s3_objects(sns_test) == []
-
-
-def test_a_json_string_event_is_parsed():
-    assert s3_objects(json.dumps({"Records": [s3_record("raw", "x.dat")]})) == [S3Object("raw", "x.dat")]
-
-
-@pytest.mark.parametrize("event", [{"hello": 1}, [1, 2], {"Records": [{"unknown": {}}]}])
-def test_other_shapes_are_an_error(event):
-    with pytest.raises(EventError):
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"hello": 1}, "not an S3, SNS, SQS or EventBridge event (keys: ['hello'])"),
+        ([1, 2], "must be a JSON object, not list"),
+        ("{not json", "must be JSON"),
+        ({"Records": [{"unknown": {}}]}, "Records[0]: eventSource 'None' is not aws:s3, aws:sns or aws:sqs"),
+        ({"detail-type": "Object Created", "detail": {}}, "malformed EventBridge S3 event: version: Field required"),
+        (
+            {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]},
+            "malformed Records[0] (S3 notification)",
+        ),
+        (
+            {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "{}"}}]},
+            "malformed Records[0] (SNS): EventVersion: Field required",
+        ),
+    ],
+)
+def test_other_shapes_are_a_one_line_error(event, message: str) -> None:
+    with pytest.raises(EventError) as caught:
         s3_objects(event)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_error_never_carries_the_events_values() -> None:
+    event = captured("cloudformation-create.json")  # a signed URL: what must never reach a log
+    with pytest.raises(EventError) as caught:
+        s3_objects(event)
+    assert "X-Amz-Signature" not in str(caught.value) and event["StackId"] not in str(caught.value)
+    broken = captured("eventbridge-object-created-raw.json")
+    broken["detail"]["object"]["key"] = ["s3cr3t-value"]
+    with pytest.raises(EventError) as caught:
+        s3_objects(broken)
+    assert "s3cr3t-value" not in str(caught.value) and "detail.object.key" in str(caught.value)

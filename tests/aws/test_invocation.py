@@ -1,14 +1,21 @@
-"""Each Lambda invocation logs one JSON line: function, request id, execution name, file keys, outcome."""
+"""Each Lambda invocation logs one JSON line (Powertools Logger): function, request id, execution name(s), file
+keys, outcome - and never the event itself."""
 
 from __future__ import annotations
 
+import io
 import json
-import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from etl.aws.invocation import event_keys, logged
+from etl.aws import invocation
+from etl.aws.events import s3_notification
+from etl.aws.invocation import event_keys, execution_names, logged
+
+EVENTS = Path(__file__).parent / "events"
 
 
 @dataclass
@@ -16,20 +23,33 @@ class Context:
     function_name: str = "fintech-etl-validation"
     aws_request_id: str = "req-1"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
 
-S3_RECORD = {"s3": {"bucket": {"name": "raw"}, "object": {"key": "transactions/transactions_20240301.dat"}}}
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict]]]:
+    """The invocation logger's JSON lines (its handler writes to the stream bound when it was created)."""
+    stream = io.StringIO()
+    handler = invocation.logger.registered_handler
+    previous = handler.setStream(stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    handler.setStream(previous)
+
+
+def captured(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
 
 
 @pytest.mark.parametrize(
     ("event", "keys"),
     [
         ({"file": {"bucket": "raw", "key": "transactions/t.dat"}, "execution_name": "x"}, ["transactions/t.dat"]),
-        ({"Records": [S3_RECORD, S3_RECORD]}, ["transactions/transactions_20240301.dat"] * 2),
-        (
-            {"Records": [{"Sns": {"Message": json.dumps({"Records": [S3_RECORD]})}}]},
-            ["transactions/transactions_20240301.dat"],
-        ),
-        ({"detail-type": "Object Created", "detail": {"object": {"key": "a b.dat"}}}, ["a b.dat"]),
+        ({"status": "SUCCESS", "state": {"file": {"key": "transactions/t.dat"}}}, ["transactions/t.dat"]),
+        (s3_notification("raw", ["a b.dat", "c+d.dat"]), ["a b.dat", "c+d.dat"]),
+        (captured("sns-s3-notification.json"), ["partner+bank uploads/2024 03 02/transactions_20240302.dat"]),
+        (captured("eventbridge-object-created-unicode.json"), ["café übertrag/transactions_20240302.dat"]),
+        (captured("cloudformation-create.json"), []),
         ({"Records": [{"Sns": {"Message": "not json"}}]}, []),
         ("not a dict", []),
     ],
@@ -38,20 +58,39 @@ def test_event_keys(event, keys) -> None:
     assert event_keys(event) == keys
 
 
-def test_a_logged_handler_says_what_it_worked_on(caplog: pytest.LogCaptureFixture) -> None:
+def test_execution_names_of_a_state_and_of_the_trigger_that_starts_them() -> None:
+    assert execution_names({"execution_name": "transactions-1"}) == ["transactions-1"]
+    result = {"started": [{"name": "a", "key": "k"}], "already_started": [{"name": "b"}], "skipped": []}
+    assert execution_names(s3_notification("raw", ["k"]), result) == ["a", "b"]
+    assert execution_names(s3_notification("landing", ["k"]), {"moved": []}) == []
+
+
+def test_a_logged_handler_says_what_it_worked_on(log_lines) -> None:
     handler = logged(lambda event: {"valid": True})
-    with caplog.at_level(logging.INFO, logger="etl.aws.invocation"):
-        result = handler({"file": {"key": "transactions/t.dat"}, "execution_name": "transactions-1"}, Context())
+    result = handler({"file": {"key": "transactions/t.dat"}, "execution_name": "transactions-1"}, Context())
     assert result == {"valid": True}
-    [line] = [json.loads(r.message) for r in caplog.records]
+    [line] = log_lines()
     assert line["function"] == "fintech-etl-validation" and line["request_id"] == "req-1"
-    assert (line["execution_name"], line["keys"], line["outcome"]) == ("transactions-1", ["transactions/t.dat"], "ok")
+    assert (line["execution_names"], line["keys"], line["outcome"]) == (["transactions-1"], ["transactions/t.dat"], "ok")
+    assert line["service"] == "fintech-etl" and line["level"] == "INFO" and "timestamp" in line
 
 
-def test_a_failing_handler_logs_its_error_class_and_raises(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_handler_logs_its_error_class_and_one_line_and_raises(log_lines) -> None:
     def fails(event):
-        raise RuntimeError("boom")
+        raise RuntimeError("boom\nsecond line with detail")
 
-    with caplog.at_level(logging.INFO, logger="etl.aws.invocation"), pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError):
         logged(fails)({"execution_name": "e"}, Context())
-    assert json.loads(caplog.records[0].message)["outcome"] == "RuntimeError"
+    [line] = log_lines()
+    assert (line["outcome"], line["reason"], line["level"]) == ("RuntimeError", "boom", "ERROR")
+
+
+def test_the_custom_resource_request_is_logged_without_its_signed_url(log_lines) -> None:
+    event = captured("cloudformation-create.json")
+    seen = []
+    handler = logged(lambda event, context: seen.append(context.aws_request_id) or "SUCCESS", with_context=True)
+    assert handler(event, Context()) == "SUCCESS" and seen == ["req-1"]
+    [line] = log_lines()
+    assert line["request"] == "Create DatabaseMigrations" and line["keys"] == []
+    text = json.dumps(line)
+    assert "ResponseURL" not in text and "X-Amz-Signature" not in text and event["ResponseURL"] not in text

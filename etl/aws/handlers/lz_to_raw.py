@@ -1,6 +1,6 @@
 """Landing bucket trigger: move each new object into the raw zone (docs/state_machine.md, lz_to_raw)."""
 
 from etl.aws import states
-from etl.aws.invocation import logged
+from etl.aws.invocation import Handler, logged
 
-handler = logged(states.lz_to_raw)
+handler: Handler = logged(states.lz_to_raw)

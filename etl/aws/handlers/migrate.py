@@ -3,8 +3,11 @@
 from typing import Any
 
 from etl.aws import migrations_resource
-from etl.aws.invocation import LambdaContext
+from etl.aws.invocation import Handler, LambdaContext, logged
 
 
-def handler(event: dict[str, Any], context: LambdaContext) -> str:
+def answer(event: dict[str, Any], context: LambdaContext) -> str:
     return migrations_resource.handle(event, context).status
+
+
+handler: Handler = logged(answer, with_context=True)

@@ -1,6 +1,6 @@
 """MoveToArchive / MoveToArchiveSkipped / MoveToError: the raw file (and sidecars) to archive or error."""
 
 from etl.aws import states
-from etl.aws.invocation import logged
+from etl.aws.invocation import Handler, logged
 
-handler = logged(states.move_file)
+handler: Handler = logged(states.move_file)

@@ -1,6 +1,6 @@
 """NotifySuccess / NotifySkipped / NotifyFailure: publish the file's notification to SNS."""
 
 from etl.aws import states
-from etl.aws.invocation import logged
+from etl.aws.invocation import Handler, logged
 
-handler = logged(states.notify)
+handler: Handler = logged(states.notify)

@@ -1,6 +1,6 @@
 """LoadToDatabase: upsert the staged file; raises TransientDatabaseError for retryable failures."""
 
 from etl.aws import states
-from etl.aws.invocation import logged
+from etl.aws.invocation import Handler, logged
 
-handler = logged(states.load_to_database, timed=True)  # the load's timeouts come from the time left
+handler: Handler = logged(states.load_to_database, timed=True)  # the load's timeouts come from the time left

@@ -1,6 +1,6 @@
 """Raw bucket trigger: start one state machine execution per raw file, named from its content."""
 
 from etl.aws import states
-from etl.aws.invocation import logged
+from etl.aws.invocation import Handler, logged
 
-handler = logged(states.start_step_function)
+handler: Handler = logged(states.start_step_function)

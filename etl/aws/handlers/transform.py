@@ -1,6 +1,6 @@
 """TransformInLambda: the pyarrow engine writes the file's stage parquet."""
 
 from etl.aws import states
-from etl.aws.invocation import logged
+from etl.aws.invocation import Handler, logged
 
-handler = logged(states.transform_in_lambda)
+handler: Handler = logged(states.transform_in_lambda)

@@ -1,6 +1,6 @@
 """ValidateFile: validation report, duplicate check and rule counts for one raw file."""
 
 from etl.aws import states
-from etl.aws.invocation import logged
+from etl.aws.invocation import Handler, logged
 
-handler = logged(states.validate_file)
+handler: Handler = logged(states.validate_file)
