@@ -75,3 +75,19 @@ def open_sim(etl_env: EtlEnv):
 @pytest.fixture
 def sim(open_sim):
     return open_sim()
+
+
+@pytest.fixture
+def invocation_log():
+    """``invocation_log()``: the JSON lines the handlers' Powertools logger wrote during the test (its handler
+    writes to the stream bound when it was created, which pytest's capture does not see)."""
+    import io
+    import json
+
+    from etl.aws import invocation
+
+    stream = io.StringIO()
+    handler = invocation.logger.registered_handler
+    previous = handler.setStream(stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    handler.setStream(previous)

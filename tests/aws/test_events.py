@@ -13,6 +13,7 @@ from etl.aws.events import EventError, S3Object, s3_notification, s3_objects
 EVENTS = Path(__file__).parent / "events"
 ODD = "partner+bank uploads/2024 03 02/transactions_20240302.dat"
 UNICODE = "café übertrag/transactions_20240302.dat"
+RAW_KEY = "transactions/transactions_20240302.dat"
 
 
 def captured(name: str) -> dict:
@@ -24,11 +25,11 @@ def captured(name: str) -> dict:
     [
         ("eventbridge-object-created-plus-and-space.json", [S3Object("fintech-etl-landing", ODD)]),
         ("eventbridge-object-created-unicode.json", [S3Object("fintech-etl-landing", UNICODE)]),
-        ("eventbridge-object-created-raw.json", [S3Object("fintech-etl-raw", "transactions/transactions_20240302.dat")]),
+        ("eventbridge-object-created-raw.json", [S3Object("fintech-etl-raw", RAW_KEY)]),
         ("s3-notification-put-encoded-keys.json", [S3Object("fintech-etl-landing", ODD)]),
         ("s3-notification-put-unicode-slash-encoded.json", [S3Object("fintech-etl-landing", UNICODE)]),
         ("sns-s3-notification.json", [S3Object("fintech-etl-landing", ODD)]),
-        ("sqs-s3-notification.json", [S3Object("fintech-etl-raw", "transactions/transactions_20240302.dat")]),
+        ("sqs-s3-notification.json", [S3Object("fintech-etl-raw", RAW_KEY)]),
         ("s3-notification-delete.json", []),
         ("s3-test-event.json", []),
     ],
@@ -44,9 +45,9 @@ def test_the_same_key_is_encoded_by_s3_notifications_and_left_as_it_is_by_eventb
 
 
 def test_several_records_in_order_and_the_builder_encodes_as_s3_does() -> None:
-    event = s3_notification("landing", ["a/transactions_20240301.dat", "x+y%z é.dat"])
-    assert [r["s3"]["object"]["key"] for r in event["Records"]] == ["a/transactions_20240301.dat", "x%2By%25z+%C3%A9.dat"]
-    assert s3_objects(event) == [S3Object("landing", "a/transactions_20240301.dat"), S3Object("landing", "x+y%z é.dat")]
+    event = s3_notification("landing", [RAW_KEY, "x+y%z é.dat"])
+    assert [r["s3"]["object"]["key"] for r in event["Records"]] == [RAW_KEY, "x%2By%25z+%C3%A9.dat"]
+    assert s3_objects(event) == [S3Object("landing", RAW_KEY), S3Object("landing", "x+y%z é.dat")]
 
 
 def test_sns_with_several_messages_and_a_json_string_event() -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,6 +32,7 @@ from tests.tls import TlsServer
 ROLE_PASSWORD = "migrate-test-role-pw-Xy7"
 MASTER_PASSWORD = "migrate-test-master-pw-Qw3"
 SIGNATURE = "X-Amz-Signature=deadbeefcafe"
+EVENTS = Path(__file__).parent / "events"
 
 
 @dataclass
@@ -109,15 +111,9 @@ class Context:
 
 
 def event(kind: str, url: str, physical_id: str | None = None) -> dict[str, Any]:
-    found = {
-        "RequestType": kind,
-        "ResponseURL": url,
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/fintech-etl/4b1e-11ef",
-        "RequestId": f"request-{kind}",
-        "LogicalResourceId": "DatabaseMigrations",
-        "ResourceType": "Custom::DatabaseMigrations",
-        "ResourceProperties": {"ServiceToken": "arn:aws:lambda:...", "EtlLayerVersion": "arn:...:layer:etl:7"},
-    }
+    """The captured Create request (``tests/aws/events/``) as CloudFormation sends ``kind``, answering to ``url``."""
+    found = json.loads((EVENTS / "cloudformation-create.json").read_text())
+    found.update(RequestType=kind, ResponseURL=url, RequestId=f"request-{kind}")
     if physical_id:
         found["PhysicalResourceId"] = physical_id
     return found
@@ -141,7 +137,8 @@ def test_create_update_delete(stack_env: str, response_server: Responses) -> Non
     shipped = [m.name for m in migrate.available()]
     assert body["Data"] == {"Applied": ",".join(shipped), "Count": str(len(shipped))}
     assert (body["RequestId"], body["LogicalResourceId"]) == ("request-Create", "DatabaseMigrations")
-    assert body["StackId"].endswith("stack/fintech-etl/4b1e-11ef") and body["PhysicalResourceId"]
+    assert body["StackId"].endswith("stack/fintech-etl/271845b0-f2e8-11ed-90ac-0eeb25b8ae21")
+    assert body["PhysicalResourceId"]
     assert created["headers"]["Content-Type"] == "" and created["path"].endswith(SIGNATURE)
     # The role exists with the secret's password and owns what the migrations created.
     with psycopg.connect(make_conninfo(stack_env, user="etl", password=ROLE_PASSWORD)) as conn:
@@ -166,6 +163,7 @@ def test_a_failure_answers_failed_with_one_line_and_no_secret(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
+    invocation_log,
 ) -> None:
     client = boto3.client("secretsmanager")
     secret = json.loads(client.get_secret_value(SecretId="fintech-etl/database")["SecretString"])
@@ -176,7 +174,9 @@ def test_a_failure_answers_failed_with_one_line_and_no_secret(
     reason = answer["body"]["Reason"]
     assert answer["body"]["Status"] == "FAILED" and "nope" in reason and "\n" not in reason
     printed = capsys.readouterr()
-    everything = reason + caplog.text + printed.out + printed.err
+    [logged] = invocation_log()  # the invocation's one line: the request, its outcome, not the event
+    assert (logged["request"], logged["outcome"], logged["keys"]) == ("Create DatabaseMigrations", "ok", [])
+    everything = reason + caplog.text + printed.out + printed.err + json.dumps(logged)
     for secret_text in (ROLE_PASSWORD, MASTER_PASSWORD, SIGNATURE):
         assert secret_text not in everything
     assert "***" in migrations_resource.one_line(RuntimeError(f"bad {ROLE_PASSWORD}"), (ROLE_PASSWORD,))
