@@ -1,4 +1,5 @@
-"""The objects an S3 trigger event names, whatever envelope it came in (the one place trigger events are parsed).
+"""What a Lambda function is invoked with, parsed in one place: the objects an S3 trigger event names, whatever
+envelope it came in, and the file pointer a state of the state machine receives.
 
 Each shape is validated with the pydantic model Powertools for AWS Lambda keeps for it
 (``aws_lambda_powertools.utilities.parser.models``), so a field AWS always sends and this event lacks is an
@@ -11,8 +12,9 @@ error here, not a ``KeyError`` three calls later:
 - The same notification wrapped in SNS (``Records[].Sns.Message``) or SQS (``Records[].body``).
 
 S3's ``s3:TestEvent``, records other than ``ObjectCreated:*`` and EventBridge events of other types name no
-object and are left out. Anything else is an :class:`EventError` with a one-line reason that names the shape
-and the first field at fault, never a value from the event.
+object and are left out. A state's input is checked against :class:`StateInput` (docs/state_machine.md).
+Anything else is an :class:`EventError` with a one-line reason that names the shape and the first field at
+fault, never a value from the event.
 """
 
 from __future__ import annotations
@@ -42,6 +44,31 @@ class S3Object(NamedTuple):
 
 class EventError(EtlError, ValueError):
     """The event has none of the accepted shapes (the message is one line without the event's values)."""
+
+
+class FilePointer(BaseModel):
+    """A raw file as the execution input names it (built by ``start_step_function``)."""
+
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    feed: str | None = None
+    business_date: str | None = None
+
+
+class StateInput(BaseModel):
+    """What ValidateFile, TransformInLambda, LoadToDatabase and the Move states receive (other fields pass)."""
+
+    file: FilePointer
+    execution_name: str
+
+
+def state_input(payload: Any) -> StateInput:
+    """The payload's file pointer and execution name, or a one-line :class:`EventError`."""
+    if not isinstance(payload, dict):
+        raise EventError(f"a state's input must be a JSON object, not {type(payload).__name__}")
+    return _parsed(StateInput, payload, "state input")
 
 
 def s3_objects(event: Any) -> list[S3Object]:

@@ -22,6 +22,8 @@ the runtime logs its message and Step Functions keeps it as the error's cause.
 from __future__ import annotations
 
 import functools
+import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -32,7 +34,21 @@ from etl.aws.events import EventError, s3_objects
 from etl.db.limits import Deadline
 from etl.names import name_text, without_card_numbers
 
-logger = Logger(service="fintech-etl", level="INFO")
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now: on Lambda it goes to CloudWatch Logs like stdout; ``etl sim``
+    keeps its stdout for its own output (``--json``), and a test can capture it."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+logger = Logger(service="fintech-etl", logger_handler=_CurrentStderr())
 
 Event = dict[str, Any]
 _cold = True

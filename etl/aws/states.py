@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
-from etl.aws.events import s3_objects
+from etl.aws.events import s3_objects, state_input
 from etl.config import get_settings
 from etl.core.validate import Report
 from etl.db.errors import transient_database_errors
@@ -77,8 +77,10 @@ def file_pointer(raw: S3Zone, key: str) -> Payload:
     }
 
 
-def _raw_ref(ctx: Context, pointer: Payload) -> steps.FileRef:
-    return steps.FileRef.for_key(zone_key(ctx.zone("raw"), pointer["bucket"], pointer["key"]))
+def _raw_ref(ctx: Context, payload: Payload) -> steps.FileRef:
+    """The raw file a state's payload points at (the payload checked first: a one-line error if malformed)."""
+    pointer = state_input(payload).file
+    return steps.FileRef.for_key(zone_key(ctx.zone("raw"), pointer.bucket, pointer.key))
 
 
 def _validation(ctx: Context, ref: steps.FileRef, payload: Payload) -> steps.Validation:
@@ -198,7 +200,7 @@ def execution_arn(machine_arn: str, name: str) -> str:
 def validate_file(payload: Payload) -> Payload:
     """ValidateFile: the report (written beside the raw file), F004 duplicate check, ledger row if final."""
     with transient_database_errors(), Context(deployed=True) as ctx:
-        ref = _raw_ref(ctx, payload["file"])
+        ref = _raw_ref(ctx, payload)
         validation = steps.validate(ctx, ref, execution_name=payload["execution_name"])
         report = validation.report
         if not report.valid:
@@ -217,7 +219,7 @@ def validate_file(payload: Payload) -> Payload:
 def transform_in_lambda(payload: Payload) -> Payload:
     """TransformInLambda: the pyarrow engine writes the file's stage parquet."""
     with Context(deployed=True) as ctx:
-        ref = _raw_ref(ctx, payload["file"])
+        ref = _raw_ref(ctx, payload)
         validation = _validation(ctx, ref, payload)
         uri = steps.transform(ctx, ref, validation)
     report = validation.report
@@ -231,7 +233,7 @@ def load_to_database(payload: Payload, deadline: Deadline | None = None) -> Payl
     margin before it, so the transaction rolls back and the error is reported (``etl.db.limits``).
     """
     with transient_database_errors(), Context(deployed=True, deadline=deadline) as ctx:
-        ref = _raw_ref(ctx, payload["file"])
+        ref = _raw_ref(ctx, payload)
         validation = _validation(ctx, ref, payload)
         result = steps.load(ctx, ref, validation)
         warnings = drift_warnings.for_loaded_file(ctx, ref.feed, validation.report.business_date)
@@ -246,7 +248,7 @@ def move_file(payload: Payload) -> Payload:
     destination = payload["destination"]
     state = payload.get("state") or {}
     with Context(deployed=True) as ctx:
-        ref = _raw_ref(ctx, payload["file"])
+        ref = _raw_ref(ctx, payload)
         if destination == "error" and state.get("error"):
             _record_failure(ctx, ref, payload, state["error"])
             if state.get("transform"):

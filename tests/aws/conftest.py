@@ -79,15 +79,17 @@ def sim(open_sim):
 
 @pytest.fixture
 def invocation_log():
-    """``invocation_log()``: the JSON lines the handlers' Powertools logger wrote during the test (its handler
-    writes to the stream bound when it was created, which pytest's capture does not see)."""
+    """``invocation_log()``: the JSON lines the handlers' Powertools logger wrote during the test, formatted
+    by its own formatter (a second handler beside the one writing to stderr)."""
     import io
     import json
+    import logging
 
     from etl.aws import invocation
 
     stream = io.StringIO()
-    handler = invocation.logger.registered_handler
-    previous = handler.setStream(stream)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(invocation.logger.registered_formatter)
+    invocation.logger.addHandler(handler)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    handler.setStream(previous)
+    invocation.logger.removeHandler(handler)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.aws.events import EventError, S3Object, s3_notification, s3_objects
+from etl.aws.events import EventError, S3Object, s3_notification, s3_objects, state_input
 
 EVENTS = Path(__file__).parent / "events"
 ODD = "partner+bank uploads/2024 03 02/transactions_20240302.dat"
@@ -98,3 +98,17 @@ def test_an_error_never_carries_the_events_values() -> None:
     with pytest.raises(EventError) as caught:
         s3_objects(broken)
     assert "s3cr3t-value" not in str(caught.value) and "detail.object.key" in str(caught.value)
+
+
+def test_a_state_input_is_checked_before_any_work() -> None:
+    pointer = {"bucket": "raw", "key": "transactions/t.dat", "size": 10, "sha256": "ab", "feed": "transactions"}
+    parsed = state_input({"file": pointer, "execution_name": "transactions-1", "state": {"other": 1}})
+    assert (parsed.file.key, parsed.file.business_date, parsed.execution_name) == (
+        "transactions/t.dat",
+        None,
+        "transactions-1",
+    )
+    with pytest.raises(EventError, match=r"^malformed state input: file\.sha256: Field required \(1 error\(s\)\)$"):
+        state_input({"file": {k: v for k, v in pointer.items() if k != "sha256"}, "execution_name": "x"})
+    with pytest.raises(EventError, match="must be a JSON object"):
+        state_input(None)
