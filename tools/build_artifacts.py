@@ -65,8 +65,11 @@ PLATFORM_OPTIONS = (
 #: ``libarrow_flight``); the ``_substrait`` binding goes, but ``libarrow_substrait`` stays: ``pyarrow.lib``
 #: links it. pip --target copies each symlinked library three times: only the ``.so.<major>`` names the
 #: loader asks for (``readelf -d``) are kept. Headers, Cython sources and test suites are build-time only;
-#: ``bin/`` holds console scripts Lambda never runs.
+#: ``bin/`` holds console scripts Lambda never runs. Of Powertools the handlers load the Logger and the parser
+#: models only: its API Gateway/AppSync routers (``event_handler``) and dict-wrapper event classes go.
 LAYER_PRUNE = (
+    "aws_lambda_powertools/event_handler",
+    "aws_lambda_powertools/utilities/data_classes",
     "bin",
     "pyarrow/include",
     "pyarrow/includes",
