@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from etl.aws.sim import FunctionFailed, Simulation
+from etl.aws.sim import FunctionFailed, Simulation, function_name
 from etl.package_data import samples_dir
 
 EVENTS = Path(__file__).parent / "events"
@@ -38,17 +38,22 @@ def put(sim: Simulation, zone: str, key: str) -> None:
         ("sns-s3-notification.json", ODD),
     ],
 )
-def test_a_landing_event_moves_the_object_it_names_into_raw(sim: Simulation, etl_env: str, name: str, landed: str):
+def test_a_landing_event_moves_the_object_it_names_into_raw(
+    sim: Simulation, etl_env: str, invocation_log, name: str, landed: str
+):
     put(sim, "landing", landed)
     result = sim.invoke("lz_to_raw", captured(name))
     assert [m["key"] for m in result["moved"]] == [RAW_KEY] and result["skipped"] == []
+    [line] = invocation_log()  # before any execution: the key, no execution name
+    assert (line["keys"], line["execution_names"], line["outcome"]) == ([landed], [], "ok")
     s3 = sim.aws.client("s3")
     assert s3.list_objects_v2(Bucket=sim.buckets["landing"]).get("KeyCount") == 0
     assert s3.head_object(Bucket=sim.buckets["raw"], Key=RAW_KEY)["ContentLength"] == SAMPLE.stat().st_size
 
 
 @pytest.mark.parametrize("name", ["eventbridge-object-created-raw.json", "sqs-s3-notification.json"])
-def test_a_raw_event_starts_the_execution_that_loads_the_file(sim: Simulation, etl_env: str, name: str):
+def test_a_raw_event_starts_the_execution_that_loads_the_file(sim: Simulation, etl_env: str, invocation_log, name: str):
+    """... and every function it invokes logs one line naming that execution and the file."""
     put(sim, "raw", RAW_KEY)
     result = sim.invoke("start_step_function", captured(name))
     [started] = result["started"]
@@ -58,6 +63,14 @@ def test_a_raw_event_starts_the_execution_that_loads_the_file(sim: Simulation, e
         assert conn.execute("SELECT file_name, status FROM etl.file_ledger").fetchall() == [
             ("transactions_20240302.dat", "LOADED")
         ]
+    lines = {line["function"]: line for line in invocation_log()}
+    assert sorted(lines) == [
+        function_name(m)
+        for m in ("move_file", "notification", "rds_write", "start_step_function", "transform", "validation")
+    ]
+    for line in lines.values():
+        assert (line["execution_names"], line["keys"], line["outcome"]) == ([started["name"]], [RAW_KEY], "ok")
+        assert line["request_id"] and line["level"] == "INFO"
 
 
 @pytest.mark.parametrize("name", ["s3-notification-delete.json", "s3-test-event.json"])
