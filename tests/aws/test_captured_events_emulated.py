@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from etl.aws.replay import replay_queue
 from etl.aws.sim import FunctionFailed, Simulation, function_name
 from etl.package_data import samples_dir
 
@@ -78,6 +79,16 @@ def test_events_that_name_no_new_object_do_nothing(sim: Simulation, etl_env: str
     put(sim, "landing", "transactions_20240302.dat")
     assert sim.invoke("lz_to_raw", captured(name)) == {"moved": [], "skipped": []}
     assert sim.aws.client("s3").list_objects_v2(Bucket=sim.buckets["landing"])["KeyCount"] == 1
+
+
+def test_a_captured_on_failure_record_is_invoked_again_from_the_queue(sim: Simulation, etl_env: str):
+    put(sim, "landing", ODD)
+    sqs = sim.aws.client("sqs")
+    queue = sqs.create_queue(QueueName="captured-failed-triggers")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=(EVENTS / "lambda-on-failure-record.json").read_text())
+    [done] = replay_queue(sqs, sim.aws.client("lambda"), queue)
+    assert (done.action, done.detail) == ("invoked", function_name("lz_to_raw"))
+    assert sim.aws.client("s3").head_object(Bucket=sim.buckets["raw"], Key=RAW_KEY)
 
 
 def test_an_eventbridge_key_is_never_decoded_again(sim: Simulation, etl_env: str):
