@@ -68,7 +68,7 @@ def state_input(payload: Any) -> StateInput:
     """The payload's file pointer and execution name, or a one-line :class:`EventError`."""
     if not isinstance(payload, dict):
         raise EventError(f"a state's input must be a JSON object, not {type(payload).__name__}")
-    return _parsed(StateInput, payload, "state input")
+    return parsed(StateInput, payload, "state input")
 
 
 def s3_objects(event: Any) -> list[S3Object]:
@@ -81,7 +81,7 @@ def s3_objects(event: Any) -> list[S3Object]:
     if not isinstance(event, dict):
         raise EventError(f"an S3 trigger event must be a JSON object, not {type(event).__name__}")
     if "detail-type" in event:
-        bridged = _parsed(S3EventNotificationEventBridgeModel, event, "EventBridge S3 event")
+        bridged = parsed(S3EventNotificationEventBridgeModel, event, "EventBridge S3 event")
         if bridged.detail_type != "Object Created":
             return []
         return [S3Object(bridged.detail.bucket.name, bridged.detail.object.key)]
@@ -96,19 +96,19 @@ def s3_objects(event: Any) -> list[S3Object]:
 def _record(record: Any, where: str) -> list[S3Object]:
     source = (record.get("eventSource") or record.get("EventSource")) if isinstance(record, dict) else None
     if source == "aws:s3":
-        s3 = _parsed(S3RecordModel, record, f"{where} (S3 notification)")
+        s3 = parsed(S3RecordModel, record, f"{where} (S3 notification)")
         if not s3.eventName.startswith("ObjectCreated"):
             return []
         return [S3Object(s3.s3.bucket.name, unquote_plus(s3.s3.object.key))]
     if source == "aws:sns":
-        message = _parsed(SnsRecordModel, record, f"{where} (SNS)").Sns.Message
+        message = parsed(SnsRecordModel, record, f"{where} (SNS)").Sns.Message
         return s3_objects(message)
     if source == "aws:sqs":
-        return s3_objects(_parsed(SqsRecordModel, record, f"{where} (SQS)").body)
+        return s3_objects(parsed(SqsRecordModel, record, f"{where} (SQS)").body)
     raise EventError(f"{where}: eventSource {str(source)[:40]!r} is not aws:s3, aws:sns or aws:sqs")
 
 
-def _parsed(model: type[Model], data: dict[str, Any], shape: str) -> Model:
+def parsed(model: type[Model], data: Any, shape: str) -> Model:
     """``model`` validated from ``data``; a failure is one line naming the first field, without its value."""
     try:
         return model.model_validate(data)

@@ -3,7 +3,8 @@ changes them (docs/deploy.md §4).
 
 CloudFormation sends Create/Update/Delete to the migrate function and then waits for one JSON document PUT to
 the request's pre-signed ``ResponseURL``: no answer keeps the stack waiting for an hour. So :func:`handle`
-answers every request, whatever happens: SUCCESS, or FAILED with a one-line reason (which CloudFormation shows
+answers every request, whatever happens (a request its Powertools model refuses too, before any work):
+SUCCESS, or FAILED with a one-line reason (which CloudFormation shows
 in the stack events, so it never carries the password or the event's signed URL), and it answers FAILED itself
 before the function's own timeout when the database does not finish in time.
 
@@ -164,10 +165,31 @@ def respond(event: dict[str, Any], outcome: Outcome) -> None:
         response.read()
 
 
+def _check_request(event: dict[str, Any]) -> None:
+    """The request as CloudFormation sends it (its Powertools model), or a one-line ``EventError``."""
+    from aws_lambda_powertools.utilities.parser.models import (
+        CloudFormationCustomResourceCreateModel,
+        CloudFormationCustomResourceDeleteModel,
+        CloudFormationCustomResourceUpdateModel,
+    )
+
+    from etl.aws.events import parsed
+
+    models = {
+        "Create": CloudFormationCustomResourceCreateModel,
+        "Update": CloudFormationCustomResourceUpdateModel,
+        "Delete": CloudFormationCustomResourceDeleteModel,
+    }
+    kind = event.get("RequestType")
+    if kind in models:
+        parsed(models[kind], event, f"CloudFormation {kind} request")
+
+
 def handle(event: dict[str, Any], context: Any, upgrade: Upgrade = database_upgrade) -> Outcome:
     """Answer one custom-resource request; returns what was sent. Never raises before the answer is sent."""
     kind = event.get("RequestType")
     try:
+        _check_request(event)
         if kind == "Delete":
             outcome = Outcome(SUCCESS, "migrations are not rolled back: the database keeps its schema and data")
         elif kind in ("Create", "Update"):

@@ -242,3 +242,14 @@ def test_migrations_over_verified_tls_and_a_wrong_ca_answers_failed_in_one_line(
         f"over TLS (sslmode=verify-full): the server's certificate is not signed by a CA in {tls_server.wrong_ca}"
     )
     assert MASTER_PASSWORD not in reason and ROLE_PASSWORD not in reason and "\n" not in reason
+
+
+def test_a_malformed_request_answers_failed_naming_the_field_and_runs_nothing(response_server: Responses) -> None:
+    request = event("Create", response_server.url)
+    del request["ResourceType"]
+    ran = []
+    outcome = migrations_resource.handle(request, Context(), upgrade=lambda: ran.append(1) or [])
+    assert outcome.status == "FAILED" and ran == []
+    reason = response_server.received[0]["body"]["Reason"]
+    assert reason.startswith("EventError: malformed CloudFormation Create request: ResourceType: Field required")
+    assert SIGNATURE not in reason and "\n" not in reason
