@@ -71,7 +71,8 @@ def event_keys(event: Any) -> list[str]:
     Never raises: an event nothing can be read from has no keys (its handler reports why)."""
     if not isinstance(event, dict):
         return []
-    for pointer in (event.get("file"), (event.get("state") or {}).get("file")):
+    state = event.get("state")
+    for pointer in (event.get("file"), state.get("file") if isinstance(state, dict) else None):
         if isinstance(pointer, dict) and "key" in pointer:
             return [str(pointer["key"])]
     if "RequestType" in event:  # a CloudFormation custom-resource request names no file

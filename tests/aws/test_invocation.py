@@ -38,6 +38,7 @@ def captured(name: str) -> dict:
         (captured("eventbridge-object-created-unicode.json"), ["café übertrag/transactions_20240302.dat"]),
         (captured("cloudformation-create.json"), []),
         ({"Records": [{"Sns": {"Message": "not json"}}]}, []),
+        ({"status": "FAILURE", "state": "not an object"}, []),
         ("not a dict", []),
     ],
 )
