@@ -13,6 +13,7 @@ import pytest
 from etl.aws.replay import replay_queue
 from etl.aws.sim import FunctionFailed, Simulation, function_name
 from etl.package_data import samples_dir
+from tests.environment import EtlEnv
 
 EVENTS = Path(__file__).parent / "events"
 SAMPLE = samples_dir() / "transactions_20240302.dat"
@@ -40,7 +41,7 @@ def put(sim: Simulation, zone: str, key: str) -> None:
     ],
 )
 def test_a_landing_event_moves_the_object_it_names_into_raw(
-    sim: Simulation, etl_env: str, invocation_log, name: str, landed: str
+    sim: Simulation, etl_env: EtlEnv, invocation_log, name: str, landed: str
 ):
     put(sim, "landing", landed)
     result = sim.invoke("lz_to_raw", captured(name))
@@ -53,14 +54,16 @@ def test_a_landing_event_moves_the_object_it_names_into_raw(
 
 
 @pytest.mark.parametrize("name", ["eventbridge-object-created-raw.json", "sqs-s3-notification.json"])
-def test_a_raw_event_starts_the_execution_that_loads_the_file(sim: Simulation, etl_env: str, invocation_log, name: str):
+def test_a_raw_event_starts_the_execution_that_loads_the_file(
+    sim: Simulation, etl_env: EtlEnv, invocation_log, name: str
+):
     """... and every function it invokes logs one line naming that execution and the file."""
     put(sim, "raw", RAW_KEY)
     result = sim.invoke("start_step_function", captured(name))
     [started] = result["started"]
     assert started["key"] == RAW_KEY and started["name"].startswith("transactions-20240302-")
     assert sim.wait(started["execution_arn"])["status"] == "SUCCEEDED"
-    with psycopg.connect(etl_env) as conn:
+    with psycopg.connect(etl_env.db_url) as conn:
         assert conn.execute("SELECT file_name, status FROM etl.file_ledger").fetchall() == [
             ("transactions_20240302.dat", "LOADED")
         ]
@@ -75,13 +78,13 @@ def test_a_raw_event_starts_the_execution_that_loads_the_file(sim: Simulation, e
 
 
 @pytest.mark.parametrize("name", ["s3-notification-delete.json", "s3-test-event.json"])
-def test_events_that_name_no_new_object_do_nothing(sim: Simulation, etl_env: str, name: str):
+def test_events_that_name_no_new_object_do_nothing(sim: Simulation, etl_env: EtlEnv, name: str):
     put(sim, "landing", "transactions_20240302.dat")
     assert sim.invoke("lz_to_raw", captured(name)) == {"moved": [], "skipped": []}
     assert sim.aws.client("s3").list_objects_v2(Bucket=sim.buckets["landing"])["KeyCount"] == 1
 
 
-def test_a_captured_on_failure_record_is_invoked_again_from_the_queue(sim: Simulation, etl_env: str):
+def test_a_captured_on_failure_record_is_invoked_again_from_the_queue(sim: Simulation, etl_env: EtlEnv):
     put(sim, "landing", ODD)
     sqs = sim.aws.client("sqs")
     queue = sqs.create_queue(QueueName="captured-failed-triggers")["QueueUrl"]
@@ -91,7 +94,7 @@ def test_a_captured_on_failure_record_is_invoked_again_from_the_queue(sim: Simul
     assert sim.aws.client("s3").head_object(Bucket=sim.buckets["raw"], Key=RAW_KEY)
 
 
-def test_an_eventbridge_key_is_never_decoded_again(sim: Simulation, etl_env: str):
+def test_an_eventbridge_key_is_never_decoded_again(sim: Simulation, etl_env: EtlEnv):
     """The classic bug: ``unquote_plus`` on an EventBridge key turns its ``+`` into a space and names another
     object. Here both objects exist; the event's own object is the one moved."""
     put(sim, "landing", ODD)
@@ -110,7 +113,7 @@ def test_an_eventbridge_key_is_never_decoded_again(sim: Simulation, etl_env: str
     ],
 )
 def test_a_malformed_or_foreign_event_fails_the_invocation_with_one_line(
-    sim: Simulation, etl_env: str, invocation_log, event: dict, reason: str
+    sim: Simulation, etl_env: EtlEnv, invocation_log, event: dict, reason: str
 ):
     """Failing (not skipping) is what sends an asynchronous trigger's event to the failed-triggers queue."""
     with pytest.raises(FunctionFailed) as failed:
