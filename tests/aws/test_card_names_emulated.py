@@ -42,7 +42,7 @@ def everything_the_run_left(sim, run) -> str:
 
 
 @pytest.mark.parametrize("landing_key", CASES)
-def test_a_card_number_in_an_s3_key_stays_in_the_zones(sim, etl_env, tmp_path, caplog, landing_key):
+def test_a_card_number_in_an_s3_key_stays_in_the_zones(sim, etl_env, tmp_path, caplog, invocation_log, landing_key):
     card, status = CASES[landing_key]
     name = landing_key.rsplit("/", 1)[1]
     source = tmp_path / "upload.dat"
@@ -56,7 +56,9 @@ def test_a_card_number_in_an_s3_key_stays_in_the_zones(sim, etl_env, tmp_path, c
     assert run.execution_name in left and "ValidateFile" in left  # what is searched is there
     assert not found_in(left, {card}), left
     assert "s*:" not in left  # masking keeps a URI's scheme
-    assert "etl.aws.invocation" in caplog.text and not found_in(caplog.text, {card})
+    lines = invocation_log()  # the handlers' own JSON lines (Powertools), beside every other logger's
+    assert len(lines) >= 4 and all(line["keys"] for line in lines[1:])  # trigger(s), then each state
+    assert not found_in(json.dumps(lines) + caplog.text, {card})
     with psycopg.connect(etl_env.db_url) as conn:
         ledger = conn.execute("SELECT file_name, status, error FROM etl.file_ledger").fetchall()
     assert keys(sim, "landing") == keys(sim, "raw") == []
@@ -77,15 +79,15 @@ def test_a_card_number_in_an_s3_key_stays_in_the_zones(sim, etl_env, tmp_path, c
     assert message["location"] == f"s3://{sim.buckets['error']}/{where}"
     execution_input = json.loads(
         sim.aws.client("stepfunctions").describe_execution(
-            executionArn=sim.aws.client("stepfunctions").list_executions(stateMachineArn=sim.machine_arn)[
-                "executions"
-            ][0]["executionArn"]
+            executionArn=sim.aws.client("stepfunctions").list_executions(stateMachineArn=sim.machine_arn)["executions"][
+                0
+            ]["executionArn"]
         )["input"]
     )
     assert execution_input["file"]["key"] == f"{CARD_NAME_FOLDER}/{masked}"  # the raw key past landing
 
 
-def test_an_exception_leaving_a_handler_has_its_card_numbers_masked(caplog) -> None:
+def test_an_exception_leaving_a_handler_has_its_card_numbers_masked(invocation_log) -> None:
     """The runtime logs a failed invocation's message and Step Functions keeps it as the error's cause."""
     from types import SimpleNamespace
 
@@ -97,11 +99,14 @@ def test_an_exception_leaving_a_handler_has_its_card_numbers_masked(caplog) -> N
         except OSError as exc:
             raise RuntimeError("landing key refund-4000-0566-5566-5556.dat could not be moved") from exc
 
-    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "in/6011111111111117/x.dat"}}}]}
+    event = {"file": {"bucket": "b", "key": "in/6011111111111117/x.dat"}}  # a state's file pointer
     context = SimpleNamespace(function_name="lz_to_raw", aws_request_id="r-1")
-    with caplog.at_level(logging.INFO), pytest.raises(RuntimeError) as raised:
+    with pytest.raises(RuntimeError) as raised:
         logged(fails)(event, context)
+    [line] = invocation_log()
     assert str(raised.value) == "landing key refund-****-****-****-5556.dat could not be moved"
     assert str(raised.value.__cause__) == "[Errno 2] No such file: '/landing/incoming/************1111.dat'"
-    assert "in/************1117/x.dat" in caplog.text
-    assert not found_in(caplog.text + str(raised.value), {"4111111111111111", "4000056655665556", "6011111111111117"})
+    assert line["keys"] == ["in/************1117/x.dat"]
+    assert line["reason"] == "landing key refund-****-****-****-5556.dat could not be moved"
+    cards = {"4111111111111111", "4000056655665556", "6011111111111117"}
+    assert not found_in(json.dumps(line) + str(raised.value), cards)
