@@ -16,7 +16,7 @@ from etl.names import name_text
 from etl.package_data import samples_dir
 from etl.pipeline.steps import CARD_NAME_FOLDER, NAME_SUFFIX
 from tests.aws.test_pipeline_emulated import REJECT_PATH, SUCCESS_PATH, keys, read
-from tests.pipeline.test_card_names import found_in
+from tests.pipeline.card_search import found_in
 
 SAMPLE = samples_dir() / "transactions_20240301.dat"
 CASES = {

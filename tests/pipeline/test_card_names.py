@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import shutil
 from pathlib import Path
-
-import psycopg
 
 from etl.generate import generate
 from etl.names import name_text
 from etl.pipeline.steps import NAME_SUFFIX
 from tests.core.test_card_names import HOSTILE, luhn_complete
+from tests.pipeline.card_search import database_text, found_in, server_log_since
 from tests.pipeline.conftest import Pipeline, notifications
-from tests.pipeline.test_pii import database_text
 
 DAY = dt.date(2024, 3, 1)
 NAMES = {name: card for name, card in HOSTILE.items() if "/" not in name and "\n" not in name and "\udcff" not in name}
@@ -28,12 +25,6 @@ TWIN_A = "4111111111111111.dat"
 TWIN_B = "5200828282871111.dat"
 FOLDER_CARD = "6011111111111117"
 NOT_A_CARD = "transactions_1234567812345678.dat"  # 16 digits, Luhn fails: F002, shown as it is
-
-
-def found_in(text: str, numbers: set[str]) -> set[str]:
-    """The numbers in ``text``, also written with spaces, dashes, underscores or dots between their digits."""
-    joined = re.sub(r"(?<=[0-9])[ ._-]+(?=[0-9])", "", text)
-    return {n for n in numbers if n in text or n in joined}
 
 
 def test_a_card_number_in_a_file_name_never_leaves_the_zones(pipeline: Pipeline, pg_server_log: Path) -> None:
@@ -110,12 +101,7 @@ def test_a_card_number_in_a_file_name_never_leaves_the_zones(pipeline: Pipeline,
     assert masked[TWIN_A] in text and valid.name in text  # the rows are there and searched
     assert not found_in(text, numbers)
 
-    with psycopg.connect(pipeline.db_url, autocommit=True) as conn:
-        conn.execute("DO $$ BEGIN RAISE LOG 'server-log-marker'; END $$")
-    with pg_server_log.open("rb") as log:
-        log.seek(log_start)
-        server_log = log.read().decode("utf-8", "replace")
-    assert "server-log-marker" in server_log
+    server_log = server_log_since(pipeline.db_url, pg_server_log, log_start)
     assert not found_in(server_log, numbers)
 
 

@@ -29,6 +29,7 @@ from etl.generate.corrupt import FIELD_EDITS
 from etl.pipeline.context import Context
 from etl.pipeline.run import run_file
 from tests import pg
+from tests.pipeline.card_search import database_text
 from tests.pipeline.conftest import REPO, Pipeline
 from tests.pipeline.expected import TABLES
 
@@ -118,13 +119,6 @@ def copied(monkeypatch: pytest.MonkeyPatch) -> list[pa.RecordBatch]:
 
 def server_log(cluster: pg.Cluster) -> bytes:
     return (cluster.root / "log").read_bytes()
-
-
-def database_text(pipeline: Pipeline) -> str:
-    rows = []
-    for table in (*TABLES.values(), "etl.file_ledger"):
-        rows += [r["t"] for r in pipeline.query(f"SELECT t::text AS t FROM {table} AS t")]
-    return "\n".join(rows)
 
 
 def assert_rejected_and_nowhere(pipeline: Pipeline, cluster: pg.Cluster, feed: str, outcome_status: str) -> None:

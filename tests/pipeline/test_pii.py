@@ -7,26 +7,18 @@ spaces or dashes, or inside a longer digit string."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 
-import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from psycopg import sql
 
 from etl.generate import derive_update_file, generate
 from tests.builders import luhn_complete
+from tests.pipeline.card_search import database_text, found_in, server_log_since
 from tests.pipeline.conftest import Pipeline, notifications
 from tests.pipeline.expected import card_numbers
 
 DAY1, DAY2, DAY3 = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
-
-
-def found_in(text: str, numbers: set[str]) -> set[str]:
-    """The numbers in ``text``, also when written with spaces or dashes between their digits."""
-    joined = re.sub(r"(?<=[0-9])[ -]+(?=[0-9])", "", text)
-    return {n for n in numbers if n in text or n in joined}
 
 
 # card numbers where no card number belongs (not the generator's: they must be found by their own search)
@@ -107,22 +99,6 @@ def parquet_strings(path: Path) -> str:
     return "\n".join(values)
 
 
-def database_text(pipeline: Pipeline) -> str:
-    """Every row of every user table, as PostgreSQL's text of the whole row."""
-    tables = pipeline.query(
-        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-        "AND table_schema NOT IN ('pg_catalog', 'information_schema')"
-    )
-    assert {("fintech", "transactions"), ("etl", "file_ledger")} <= {
-        (t["table_schema"], t["table_name"]) for t in tables
-    }
-    texts = []
-    for t in tables:
-        query = sql.SQL("SELECT t::text AS row FROM {} AS t").format(sql.Identifier(t["table_schema"], t["table_name"]))
-        texts += [r["row"] for r in pipeline.query(query)]
-    return "\n".join(texts)
-
-
 def test_no_card_number_outside_the_original_files(pipeline: Pipeline, pg_server_log: Path) -> None:
     bad = pipeline.src / "bad"
     log_start = pg_server_log.stat().st_size
@@ -175,13 +151,7 @@ def test_no_card_number_outside_the_original_files(pipeline: Pipeline, pg_server
     assert "REFUND ************5556" in text and "****-******-*0005" in text  # masked merchant names stored
     assert not found_in(text, numbers)
 
-    # proves the log read is the server's (errors themselves are not logged: their text can quote a value)
-    with psycopg.connect(pipeline.db_url, autocommit=True) as conn:
-        conn.execute("DO $$ BEGIN RAISE LOG 'server-log-marker'; END $$")
-    with pg_server_log.open("rb") as log:
-        log.seek(log_start)
-        server_log = log.read().decode("utf-8", "replace")
-    assert "server-log-marker" in server_log
+    server_log = server_log_since(pipeline.db_url, pg_server_log, log_start)
     assert not found_in(server_log, numbers)
 
 
