@@ -1,6 +1,6 @@
 """Each AWS function's peak memory, wall time and CPU time on one big file, run as Lambda (and Glue) run them.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_functions.py --rows 10000000 --data /work/bench-data
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_functions.py --rows 10000000
     PYTHONPATH=. .venv/bin/python benchmarks/bench_functions.py --rows 360000 --rows 1000000 --no-glue
 
 The figures size ``etl/aws/template.yml`` (docs/design.md §11): each function's ``MemorySize`` and ``Timeout``, the Glue
@@ -610,7 +610,9 @@ def fresh_database(cluster_url: str | None, given: str | None) -> Iterator[str]:
 def main(argv: list[str] | None = None) -> list[Measurement]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="file size(s) in records (default 10,000,000)")
-    parser.add_argument("--data", type=Path, default=Path("/work/bench-data"), help="where generated files are kept")
+    parser.add_argument(
+        "--data", type=Path, default=REPO / "benchmarks" / "out" / "data", help="where generated files are kept"
+    )
     parser.add_argument("--no-glue", action="store_true", help="skip the Glue job on local Spark")
     parser.add_argument("--database-url", help="a migrated database to use instead of a throwaway cluster's")
     args = parser.parse_args(argv)
