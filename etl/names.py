@@ -23,10 +23,6 @@ import re
 import unicodedata
 from pathlib import PurePath
 
-import pyarrow as pa
-
-from etl.core.card_runs import MIN_DIGITS, card_run_rows, mask_card_runs
-
 # Cc control, Cf format (bidi overrides, zero-width), Cs surrogate (a non-UTF-8 byte), Co private use,
 # Cn unassigned, Zl/Zp line and paragraph separators: none may reach a terminal as is.
 _UNSAFE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
@@ -37,6 +33,9 @@ _UNSAFE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 # longer than any group of a printed card number, so it breaks the chain (``etl.core.card_runs``).
 _NAME_SEPARATORS = str.maketrans("_.", "--")
 _DIGITS = frozenset("0123456789")
+# ``etl.core.card_runs.MIN_DIGITS``, not imported from there: that module loads pyarrow, and the CLI imports this
+# one at start-up; the detector (and pyarrow) load only for a text with that many digits.
+_FEWEST_CARD_DIGITS = 13
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -47,7 +46,7 @@ def _probe(text: str) -> str:
 
 
 def _may_hold_card_number(text: str) -> bool:
-    return sum(c in _DIGITS for c in text) >= MIN_DIGITS  # no card number in fewer digits: no detector run
+    return sum(c in _DIGITS for c in text) >= _FEWEST_CARD_DIGITS  # no card number in fewer digits: no detector
 
 
 def holds_card_number(text: str | PurePath) -> bool:
@@ -55,7 +54,13 @@ def holds_card_number(text: str | PurePath) -> bool:
     Luhn-valid 13-19 digit window alone, glued to letters or inside a longer digit run, or whole groups of
     1-6 digits joined by spaces, dashes, ``_`` or ``.``)."""
     value = os.fspath(text)
-    return _may_hold_card_number(value) and bool(card_run_rows(pa.array([_probe(value)], pa.string()))[0])
+    if not _may_hold_card_number(value):
+        return False
+    import pyarrow as pa
+
+    from etl.core.card_runs import card_run_rows
+
+    return bool(card_run_rows(pa.array([_probe(value)], pa.string()))[0])
 
 
 def without_card_numbers(text: str) -> str:
@@ -67,6 +72,10 @@ def without_card_numbers(text: str) -> str:
     scheme = _SCHEME.match(text)
     if scheme:
         return scheme.group() + without_card_numbers(text[scheme.end() :])
+    import pyarrow as pa
+
+    from etl.core.card_runs import mask_card_runs
+
     probe = _probe(text)
     masked = mask_card_runs(pa.array([probe], pa.string()))[0].as_py()
     if masked == probe:
