@@ -88,9 +88,9 @@ def tls_failure(exc: psycopg.Error, where: str, conninfo: str, options: dict[str
     connection was opened with, read to say which check failed against what (sslmode, CA file, host). Only
     libpq's detail of a handshake failure is quoted, with every secret of ``conninfo`` taken out.
     """
-    params = conninfo_to_dict(make_conninfo(conninfo, **options))
     if not isinstance(exc, psycopg.OperationalError) or exc.sqlstate is not None:
         return None  # the server answered: TLS worked
+    params = conninfo_to_dict(make_conninfo(conninfo, **options))
     text = str(exc).strip()
     lowered = text.lower()
     for marker, reason in _FAILURES:
